@@ -1,0 +1,468 @@
+# -*- coding: utf-8 -*-
+# Index catalog logic for odoo-scale's pg_index module: spec normalisation,
+# CREATE INDEX rendering, canonical comparison against the catalog, and the
+# plan of statements that builds, swaps or drops an index without ever
+# leaving the table without it.
+# Copyright: odoo-scale contributors. GPL-3.0-or-later.
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from ansible.module_utils.odoo_scale_pg import (
+    IdentifierError,
+    MAX_IDENTIFIER_BYTES,
+    check_identifier,
+    quote_ident,
+    quote_literal,
+    quote_qualified,
+)
+
+# Options of one index spec; pg_index uses them both at the top level and as
+# the suboptions of `indexes`.
+INDEX_SPEC_OPTIONS = dict(
+    name=dict(type='str'),
+    schema=dict(type='str', default='public'),
+    table=dict(type='str'),
+    columns=dict(type='list', elements='raw'),
+    unique=dict(type='bool', default=False),
+    nulls_not_distinct=dict(type='bool', default=False),
+    method=dict(type='str', default='btree'),
+    where=dict(type='str'),
+    include=dict(type='list', elements='str', default=[]),
+    storage_parameters=dict(type='dict', default={}),
+    tablespace=dict(type='str'),
+    state=dict(type='str', default='present', choices=['present', 'absent']),
+    required=dict(type='bool', default=False),
+    allow_constraint_rebuild=dict(type='bool', default=False),
+    requires_extension=dict(type='str'),
+)
+
+# The attributes compared between the wanted and the existing index, in the
+# order they are reported.
+COMPARED = ('unique', 'method', 'columns', 'include', 'nulls_not_distinct',
+            'storage_parameters', 'where')
+
+_METHOD_RE = re.compile(r'^[a-z_][a-z0-9_]*$')
+_PLAIN_COLUMN_RE = re.compile(r'^[a-z_][a-z0-9_$]*$')
+_RELOPTION_RE = re.compile(r'^[a-z_][a-z0-9_]*$')
+_COLUMN_KEYS = {'column', 'expr', 'opclass', 'order', 'nulls', 'collation'}
+
+
+class SpecError(ValueError):
+    """An index spec that cannot be applied as written."""
+
+
+# -- SQL text scanning --------------------------------------------------------
+# Expressions and predicates are operator-supplied SQL. They are validated by
+# PostgreSQL on a shadow table, but first we make sure each one is a single
+# balanced fragment, so it cannot close our parentheses, end the statement or
+# comment out the rest of it.
+
+def _scan(text):
+    """Yield (index, char, depth) for characters outside quotes/identifiers."""
+    depth = 0
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch in ("'", '"'):
+            end = i + 1
+            while end < n:
+                if text[end] == ch:
+                    if end + 1 < n and text[end + 1] == ch:  # doubled quote
+                        end += 2
+                        continue
+                    break
+                end += 1
+            if end >= n:
+                raise SpecError('unterminated quote in %r' % text)
+            i = end + 1
+            continue
+        if ch == '(':
+            depth += 1
+        elif ch == ')':
+            depth -= 1
+        yield i, ch, depth
+        i += 1
+
+
+def check_fragment(text, what):
+    """Refuse SQL fragments that could escape their parentheses."""
+    if not isinstance(text, str) or not text.strip():
+        raise SpecError('%s must be a non-empty SQL expression' % what)
+    depth = 0
+    prev = ''
+    for _i, ch, depth in _scan(text):
+        if depth < 0:
+            raise SpecError('%s %r has an unbalanced ")"' % (what, text))
+        if ch == ';':
+            raise SpecError('%s %r contains ";"' % (what, text))
+        if (prev, ch) in (('-', '-'), ('/', '*')):
+            raise SpecError('%s %r contains a comment' % (what, text))
+        prev = ch
+    if depth != 0:
+        raise SpecError('%s %r has an unbalanced "("' % (what, text))
+    return text.strip()
+
+
+def _find_top(text, needle, start=0):
+    """First position of needle at paren depth 0 outside quotes, or -1."""
+    for i, _ch, depth in _scan(text):
+        if i >= start and depth == 0 and text.startswith(needle, i):
+            return i
+    return -1
+
+
+def _group(text, start):
+    """(inside, end) of the parenthesised group opening at text[start]."""
+    for i, ch, depth in _scan(text):
+        if i > start and ch == ')' and depth == 0:
+            return text[start + 1:i], i + 1
+    raise SpecError('unbalanced index definition %r' % text)
+
+
+def _split_top(text):
+    parts, last = [], 0
+    for i, ch, depth in _scan(text):
+        if ch == ',' and depth == 0:
+            parts.append(text[last:i].strip())
+            last = i + 1
+    parts.append(text[last:].strip())
+    return [p for p in parts if p]
+
+
+def parse_indexdef(definition):
+    """Split pg_get_indexdef() output into comparable attributes.
+
+    The text after ' USING ' is canonical (PostgreSQL deparsed it), so two
+    indexes built from the same spec produce the same attributes whatever
+    their names and tables.
+    """
+    using = _find_top(definition, ' USING ')
+    if using < 0:
+        raise SpecError('unexpected index definition %r' % definition)
+    tail = definition[using + len(' USING '):]
+    paren = tail.index(' (')
+    attrs = dict(unique=definition.startswith('CREATE UNIQUE INDEX '),
+                 method=tail[:paren], include=[], nulls_not_distinct=False,
+                 storage_parameters='', where='')
+    keys, pos = _group(tail, paren + 1)
+    attrs['columns'] = _split_top(keys)
+    rest = tail[pos:]
+    if rest.startswith(' INCLUDE ('):
+        inner, end = _group(rest, len(' INCLUDE '))
+        attrs['include'] = _split_top(inner)
+        rest = rest[end:]
+    if rest.startswith(' NULLS NOT DISTINCT'):
+        attrs['nulls_not_distinct'] = True
+        rest = rest[len(' NULLS NOT DISTINCT'):]
+    if rest.startswith(' WITH ('):
+        inner, end = _group(rest, len(' WITH '))
+        attrs['storage_parameters'] = inner
+        rest = rest[end:]
+    if rest.startswith(' WHERE '):
+        attrs['where'] = rest[len(' WHERE '):]
+        rest = ''
+    if rest:
+        raise SpecError('unexpected index definition tail %r' % rest)
+    attrs['body'] = tail
+    return attrs
+
+
+def compare(wanted, actual):
+    """Names of the attributes that differ between two parse_indexdef()s."""
+    return [key for key in COMPARED if wanted[key] != actual[key]]
+
+
+# -- names --------------------------------------------------------------------
+
+def truncate_bytes(text, limit):
+    return text.encode('utf-8')[:limit].decode('utf-8', 'ignore')
+
+
+def derived_name(base, suffix):
+    """A deterministic identifier `base` + `suffix` that fits in 63 bytes:
+    when too long, `base` is cut and a hash of the full name keeps it unique."""
+    full = base + suffix
+    if len(full.encode('utf-8')) <= MAX_IDENTIFIER_BYTES:
+        return full
+    digest = '_' + hashlib.sha1(full.encode('utf-8')).hexdigest()[:8]
+    room = MAX_IDENTIFIER_BYTES - len(digest.encode('utf-8'))
+    return truncate_bytes(full, room) + digest
+
+
+def temp_name(name):
+    """Name of the replacement built beside an index before the swap; fixed
+    so that a leftover from an interrupted run is found and dropped."""
+    return derived_name(name, '_osnew')
+
+
+def child_name(parent_index, partition):
+    """Name of the index built on one partition for a partitioned index."""
+    return derived_name(parent_index, '_' + partition)
+
+
+# -- specs --------------------------------------------------------------------
+
+def display_name(spec):
+    return spec['name'] if spec['schema'] == 'public' else '%s.%s' % (spec['schema'], spec['name'])
+
+
+def _render_column(item, position):
+    what = 'columns[%d]' % position
+    if isinstance(item, str):
+        # A bare lowercase name is a column; anything else is an expression.
+        item = {'column': item} if _PLAIN_COLUMN_RE.match(item) else {'expr': item}
+    if not isinstance(item, dict):
+        raise SpecError('%s must be a column name, an expression or a dict' % what)
+    unknown = set(item) - _COLUMN_KEYS
+    if unknown:
+        raise SpecError('%s has unknown keys: %s' % (what, ', '.join(sorted(unknown))))
+    if ('column' in item) == ('expr' in item):
+        raise SpecError('%s needs exactly one of column or expr' % what)
+    if 'column' in item:
+        text = quote_ident(item['column'], what)
+    else:
+        text = '(%s)' % check_fragment(item['expr'], what + '.expr')
+    if item.get('collation'):
+        text += ' COLLATE ' + quote_ident(item['collation'], what + '.collation')
+    if item.get('opclass'):
+        parts = str(item['opclass']).split('.')
+        if len(parts) > 2:
+            raise SpecError('%s.opclass %r: at most schema.name' % (what, item['opclass']))
+        text += ' ' + '.'.join(quote_ident(p, what + '.opclass') for p in parts)
+    order = str(item.get('order') or '').lower()
+    if order:
+        if order not in ('asc', 'desc'):
+            raise SpecError('%s.order must be asc or desc, got %r' % (what, item['order']))
+        text += ' ' + order.upper()
+    nulls = str(item.get('nulls') or '').lower()
+    if nulls:
+        if nulls not in ('first', 'last'):
+            raise SpecError('%s.nulls must be first or last, got %r' % (what, item['nulls']))
+        text += ' NULLS ' + nulls.upper()
+    return text
+
+
+def _render_value(value):
+    if isinstance(value, bool):
+        return quote_literal('true' if value else 'false')
+    if isinstance(value, (int, float)):
+        return str(value)
+    return quote_literal(value)
+
+
+def normalise(raw):
+    """Check one spec and pre-render its SQL pieces; raises SpecError or
+    IdentifierError with a one-line message."""
+    spec = dict(raw)  # AnsibleModule has applied INDEX_SPEC_OPTIONS' defaults
+    if not spec.get('name'):
+        raise SpecError('every index needs a name')
+    try:
+        check_identifier(spec['name'], 'index name')
+        check_identifier(spec['schema'], 'schema')
+        if spec['state'] == 'absent':
+            return spec
+        if not spec.get('table'):
+            raise SpecError('a table is required for state=present')
+        check_identifier(spec['table'], 'table')
+        if not spec.get('columns'):
+            raise SpecError('columns must list at least one column or expression')
+        method = str(spec['method']).lower()
+        if not _METHOD_RE.match(method):
+            raise SpecError('method %r is not an access method name' % spec['method'])
+        spec['method'] = method
+        spec['columns_sql'] = [_render_column(item, i) for i, item in enumerate(spec['columns'])]
+        spec['include_sql'] = [quote_ident(col, 'include column') for col in spec['include']]
+        spec['where_sql'] = check_fragment(spec['where'], 'where') if spec.get('where') else None
+        params = []
+        for key in sorted(spec['storage_parameters']):
+            if not _RELOPTION_RE.match(key):
+                raise SpecError('storage parameter %r is not a parameter name' % key)
+            params.append('%s = %s' % (key, _render_value(spec['storage_parameters'][key])))
+        spec['with_sql'] = ', '.join(params)
+        if spec.get('tablespace'):
+            check_identifier(spec['tablespace'], 'tablespace')
+        if spec.get('requires_extension'):
+            check_identifier(spec['requires_extension'], 'requires_extension')
+    except (SpecError, IdentifierError) as exc:
+        raise SpecError('index %s: %s' % (spec['name'], exc))
+    return spec
+
+
+def render_create(spec, name, schema, table, concurrently=False, only=False, tablespace=True):
+    """CREATE INDEX text for spec under `name` on schema.table."""
+    sql = ['CREATE']
+    if spec['unique']:
+        sql.append('UNIQUE')
+    sql.append('INDEX')
+    if concurrently:
+        sql.append('CONCURRENTLY')
+    sql.append(quote_ident(name))
+    sql.append('ON')
+    if only:
+        sql.append('ONLY')
+    sql.append(quote_qualified(schema, table, 'table'))
+    sql.append('USING %s (%s)' % (spec['method'], ', '.join(spec['columns_sql'])))
+    if spec['include_sql']:
+        sql.append('INCLUDE (%s)' % ', '.join(spec['include_sql']))
+    if spec['nulls_not_distinct']:
+        sql.append('NULLS NOT DISTINCT')
+    if spec['with_sql']:
+        sql.append('WITH (%s)' % spec['with_sql'])
+    if tablespace and spec.get('tablespace'):
+        sql.append('TABLESPACE ' + quote_ident(spec['tablespace']))
+    if spec['where_sql']:
+        sql.append('WHERE (%s)' % spec['where_sql'])
+    return ' '.join(sql)
+
+
+# -- catalog ------------------------------------------------------------------
+
+TABLE_SQL = """
+SELECT c.oid, c.relkind,
+       CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p', 'm')
+"""
+
+# One index by schema and name, with what it backs. A foreign key records the
+# referenced unique index in conindid too, and that index cannot be dropped
+# without it either; p/u/x win over f when both exist.
+INDEX_SQL = """
+SELECT c.oid, i.indrelid, tn.nspname, t.relname, c.relkind = 'I',
+       i.indisvalid, pg_get_indexdef(c.oid), ts.spcname,
+       (SELECT con.conname || ':' || con.contype::text FROM pg_constraint con
+         WHERE con.conindid = c.oid
+         ORDER BY con.contype IN ('p', 'u', 'x') DESC, con.conname LIMIT 1)
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_index i ON i.indexrelid = c.oid
+  JOIN pg_class t ON t.oid = i.indrelid
+  JOIN pg_namespace tn ON tn.oid = t.relnamespace
+  LEFT JOIN pg_tablespace ts ON ts.oid = c.reltablespace
+ WHERE n.nspname = %s AND c.relname = %s
+"""
+
+PARTITIONS_SQL = """
+SELECT c.oid, n.nspname, c.relname, c.relkind
+  FROM pg_inherits inh
+  JOIN pg_class c ON c.oid = inh.inhrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE inh.inhparent = %s
+ ORDER BY n.nspname, c.relname
+"""
+
+DEFAULT_TABLESPACE_SQL = """
+SELECT t.spcname FROM pg_database d JOIN pg_tablespace t ON t.oid = d.dattablespace
+ WHERE d.datname = current_database()
+"""
+
+# pg_partition_tree() lists nothing for an index outside a partition tree.
+SIZE_SQL = """
+SELECT pg_relation_size(%(idx)s::regclass) + coalesce((
+       SELECT sum(pg_relation_size(relid)) FROM pg_partition_tree(%(idx)s::regclass)
+        WHERE relid <> %(idx)s::regclass), 0)::bigint
+"""
+
+
+def find_table(cur, schema, table):
+    cur.execute(TABLE_SQL, (schema, table))
+    row = cur.fetchone()
+    return None if row is None else dict(oid=row[0], relkind=row[1], partkey=row[2])
+
+
+def find_index(cur, schema, name):
+    cur.execute(INDEX_SQL, (schema, name))
+    row = cur.fetchone()
+    if row is None:
+        return None
+    constraint = None
+    if row[8]:
+        conname, contype = row[8].rsplit(':', 1)
+        constraint = dict(name=conname, type=contype)
+    return dict(oid=row[0], table_oid=row[1], table_schema=row[2], table=row[3],
+                partitioned=row[4], valid=row[5], definition=row[6],
+                tablespace=row[7], constraint=constraint)
+
+
+def partitions(cur, table_oid):
+    cur.execute(PARTITIONS_SQL, (table_oid,))
+    return [dict(oid=r[0], schema=r[1], table=r[2], relkind=r[3]) for r in cur.fetchall()]
+
+
+def index_size(cur, schema, name):
+    cur.execute(SIZE_SQL, dict(idx=quote_qualified(schema, name)))
+    return cur.fetchone()[0]
+
+
+# -- plans --------------------------------------------------------------------
+
+class Step:
+    """One statement of a plan.
+
+    creates: (schema, name, partitioned) of an index this statement makes;
+    it is dropped again if a later step fails (or this one does, since a
+    failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind).
+    drops_original: after this step the index being replaced is gone, so a
+    valid replacement must be kept even if the rename that follows fails.
+    """
+
+    def __init__(self, sql, creates=None, drops_original=False):
+        self.sql = sql
+        self.creates = creates
+        self.drops_original = drops_original
+
+
+def drop_sql(schema, name, partitioned, if_exists=False):
+    # DROP INDEX CONCURRENTLY is refused for partitioned indexes; dropping
+    # one takes a short ACCESS EXCLUSIVE lock, bounded by lock_timeout.
+    return 'DROP INDEX %s%s%s' % ('' if partitioned else 'CONCURRENTLY ',
+                                  'IF EXISTS ' if if_exists else '',
+                                  quote_qualified(schema, name, 'index'))
+
+
+def build_steps(cur, spec, name, final, schema, table_oid, partitioned):
+    """Statements that build spec as index `name` on the table, never in a
+    transaction block and never locking out writers for the build:
+    CONCURRENTLY on plain tables; ON ONLY + per-partition CONCURRENTLY +
+    ATTACH on partitioned ones (recursively). Returns (steps, renames):
+    renames lists (schema, built, wanted) for partition indexes whose name
+    must follow the parent's from `name` to `final` after a swap."""
+    steps, renames = [], []
+    _build(cur, spec, (name, final), name, schema, spec['table'], table_oid, partitioned, steps, renames)
+    return steps, renames
+
+
+def _clear(cur, steps, schema, name, table_oid, partitioned):
+    """Drop a leftover of an interrupted run that holds a name we build."""
+    existing = find_index(cur, schema, name)
+    if existing is None:
+        return
+    if existing['table_oid'] != table_oid or existing['constraint']:
+        raise SpecError('index name %s.%s is already taken by another index' % (schema, name))
+    steps.append(Step(drop_sql(schema, name, partitioned, if_exists=True)))
+
+
+def _build(cur, spec, roots, name, schema, table, table_oid, partitioned, steps, renames):
+    # Partition indexes are named after the root index and the partition
+    # (partition names are unique in their schema), at any depth.
+    _clear(cur, steps, schema, name, table_oid, partitioned)
+    if not partitioned:
+        steps.append(Step(render_create(spec, name, schema, table, concurrently=True),
+                          creates=(schema, name, False)))
+        return
+    steps.append(Step(render_create(spec, name, schema, table, only=True),
+                      creates=(schema, name, True)))
+    for part in partitions(cur, table_oid):
+        if part['relkind'] not in ('r', 'p'):
+            raise SpecError('partition %s.%s of %s cannot be indexed' % (part['schema'], part['table'], table))
+        sub, sub_final = child_name(roots[0], part['table']), child_name(roots[1], part['table'])
+        if sub != sub_final:
+            renames.append((part['schema'], sub, sub_final))
+        _build(cur, spec, roots, sub, part['schema'], part['table'], part['oid'],
+               part['relkind'] == 'p', steps, renames)
+        steps.append(Step('ALTER INDEX %s ATTACH PARTITION %s' % (
+            quote_qualified(schema, name, 'index'), quote_qualified(part['schema'], sub, 'index'))))

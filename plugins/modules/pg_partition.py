@@ -1,0 +1,302 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: odoo-scale contributors. GPL-3.0-or-later.
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: pg_partition
+short_description: Keep PostgreSQL range partitions rolling (premake, retention, default partition) without pg_partman
+description:
+  - Maintains time-based C(PARTITION BY RANGE) tables on a PostgreSQL 13+ server (14+ for
+    C(DETACH ... CONCURRENTLY)) - creates missing partitions from the retention boundary (or
+    from the earliest row waiting in the default partition, or now, when there is no
+    retention) up to O(premake) intervals ahead, optionally a default partition, and applies
+    retention by detaching (and dropping, or keeping) partitions older than O(retention).
+  - What it adds over pg_partman - no extension to install (works on managed services and
+    needs no superuser beyond table ownership); rows that landed in the default partition do
+    not block a new partition, they are moved out in bounded batches (each its own
+    transaction) into the new table, which is then attached with a CHECK constraint so
+    ATTACH does not scan it; retention uses C(DETACH PARTITION CONCURRENTLY) when the server
+    allows it and says so when it has to fall back to a plain DETACH under O(lock_timeout);
+    it never drops a partition holding rows younger than the retention boundary; and check
+    mode and diff show the exact SQL that would run.
+  - Partitions are recognised by their bounds, not by their names. Bounds are aligned to the
+    interval - days at midnight, weeks on Monday, months on the 1st, quarters on January,
+    April, July and October 1st, years on January 1st - in O(timezone).
+  - Every lock wait is bounded by O(lock_timeout). See the comments at the top of
+    module_utils/odoo_scale_partition.py for the lock taken by each step.
+  - On a hot standby (C(pg_is_in_recovery) true) the module does nothing and reports C(standby=true).
+  - One run takes an advisory lock per database, so the Ansible module and the
+    odoo-scale-partitions host timer (same code) never work on partitions at the same time.
+  - The same options make up one entry of O(tables); top-level table options are defaults for
+    every entry of O(tables).
+version_added: "1.0.0"
+extends_documentation_fragment:
+  - odoo_scale_pg
+author: odoo-scale contributors
+options:
+  tables:
+    description:
+      - Several tables maintained in one call over one connection. Each entry takes the table
+        options of this module (O(parent), O(column), O(interval), ...). Every entry is
+        validated and planned before anything is changed.
+    type: list
+    elements: dict
+  schema:
+    description: Schema of the parent table (and of its partitions).
+    type: str
+    default: public
+  parent:
+    description: The partitioned table. Required unless O(tables) is given.
+    type: str
+  column:
+    description: The range partition key, of type C(date), C(timestamp) or C(timestamptz).
+    type: str
+  interval:
+    description: Width of one partition.
+    type: str
+    choices: [day, week, month, quarter, year]
+    default: month
+  premake:
+    description: How many partitions to keep ready after the current one (at least 1).
+    type: int
+    default: 4
+  retention:
+    description:
+      - Age after which a partition is retired, such as C(90 days), C(8 weeks), C(12 months),
+        C(4 quarters), C(2 years). A partition is retired when its upper bound is at or before
+        now minus O(retention). Null keeps everything.
+    type: str
+  retention_mode:
+    description:
+      - C(drop) detaches and drops retired partitions; C(detach) detaches them and keeps the
+        tables (moved to O(retention_schema) when set).
+    type: str
+    choices: [drop, detach]
+    default: drop
+  retention_schema:
+    description: With O(retention_mode=detach), the schema detached partitions are moved to (created if missing).
+    type: str
+  name_pattern:
+    description:
+      - Name of a new partition, formatted from the start of its range. Tokens are
+        C({parent}), C({YYYY}), C({MM}), C({DD}), C({Q}) (quarter 1-4), C({IYYY}) and C({IW})
+        (ISO year and week).
+      - Defaults per interval - day C({parent}_p{YYYY}_{MM}_{DD}), week C({parent}_p{IYYY}w{IW}),
+        month C({parent}_p{YYYY}_{MM}) (e.g. C(measure_p2026_11)), quarter C({parent}_p{YYYY}q{Q}),
+        year C({parent}_p{YYYY}).
+      - A name longer than 63 bytes is refused before anything is created.
+    type: str
+  default_partition:
+    description:
+      - Create C(<parent>_default) when the parent has no default partition. An existing
+        default partition is never dropped.
+    type: bool
+    default: true
+  create_parent:
+    description:
+      - Create the parent, range partitioned on O(column), when it does not exist. Either a string
+        of column and constraint definitions, or a list whose items are C({name, type}) dicts
+        (name quoted for you, type taken as SQL) or strings (raw definitions such as
+        V(PRIMARY KEY \(id, recorded_at\))). The DDL is tried in a rolled back transaction while
+        planning, so check mode validates it too.
+    type: raw
+  move_batch_size:
+    description: Rows moved out of the default partition per batch (per transaction).
+    type: int
+    default: 10000
+  lock_timeout:
+    description: C(lock_timeout) for every statement, such as C(5s) or C(500ms).
+    type: str
+    default: 5s
+  now:
+    description:
+      - Fixed "now" (C(2026-11-23) or C(2026-11-23 10:00)) instead of the server clock; for tests
+        and for planning ahead.
+    type: str
+  timezone:
+    description: Session time zone in which bounds of C(timestamptz) keys are aligned.
+    type: str
+    default: UTC
+notes:
+  - Supports check mode and diff; both list the exact SQL in RV(queries) and change nothing.
+  - Requires psycopg2 on the target.
+seealso:
+  - name: pg_partman
+    description: The extension this module replaces for time-based range partitioning.
+    link: https://github.com/pgpartman/pg_partman
+'''
+
+EXAMPLES = r'''
+- name: Keep a monthly IoT table rolling, creating it if needed
+  pg_partition:
+    login_db: odoo
+    parent: odoo_scale_iot_reading
+    column: recorded_at
+    interval: month
+    premake: 3
+    retention: 12 months
+    retention_mode: detach
+    retention_schema: archive
+    create_parent:
+      - {name: id, type: bigint GENERATED ALWAYS AS IDENTITY}
+      - {name: device, type: text NOT NULL}
+      - {name: reading, type: numeric}
+      - {name: recorded_at, type: timestamptz NOT NULL}
+      - PRIMARY KEY (id, recorded_at)
+
+- name: A whole catalog over one connection, with shared defaults
+  pg_partition:
+    login_db: odoo
+    premake: 4
+    lock_timeout: 2s
+    tables: "{{ db_maintenance_partition_catalog }}"
+
+- name: Show what a run one month from now would do
+  pg_partition:
+    login_db: odoo
+    parent: app_log
+    column: logged_on
+    interval: day
+    retention: 90 days
+    now: '2026-12-23'
+  check_mode: true
+  diff: true
+'''
+
+RETURN = r'''
+changed:
+  description: Whether anything was (or, in check mode, would be) created, moved, detached or dropped.
+  type: bool
+  returned: always
+standby:
+  description: True when the server is a standby; nothing is done then.
+  type: bool
+  returned: always
+created:
+  description: Partitions (and default partitions) created, as schema.name.
+  type: list
+  elements: str
+  returned: always
+  sample: [public.odoo_scale_iot_reading_p2026_11, public.odoo_scale_iot_reading_default]
+attached_from_default:
+  description: New partitions that received rows moved out of the default partition.
+  type: list
+  elements: dict
+  returned: always
+  sample: [{partition: public.measure_p2026_12, rows: 12000, batches: 2, bounds: ['2026-12-01 00:00:00', '2027-01-01 00:00:00']}]
+detached:
+  description: Partitions detached, with the method (CONCURRENTLY, plain with the reason, FINALIZE) and where a kept table is.
+  type: list
+  elements: dict
+  returned: always
+dropped:
+  description: Partitions dropped after detaching.
+  type: list
+  elements: str
+  returned: always
+refused:
+  description: Partitions past retention that were not dropped because they hold rows younger than the boundary.
+  type: list
+  elements: dict
+  returned: always
+skipped:
+  description: Wanted ranges left alone because an existing partition with other bounds overlaps them.
+  type: list
+  elements: dict
+  returned: always
+unchanged:
+  description: Number of wanted partitions that already existed.
+  type: int
+  returned: always
+queries:
+  description: The SQL executed, or in check mode the SQL that would run, in order.
+  type: list
+  elements: str
+  returned: always
+tables:
+  description: The same figures per table.
+  type: list
+  elements: dict
+  returned: always
+timings:
+  description: Milliseconds spent planning, applying (per table) and in total.
+  type: dict
+  returned: always
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.odoo_scale_pg import first_line, module_connect, pg_connection_argument_spec
+from ansible.module_utils.odoo_scale_partition import (
+    INTERVALS, RETENTION_MODES, ApplyError, PartitionError, maintain, normalize_specs)
+
+TABLE_OPTIONS = ('schema', 'parent', 'column', 'interval', 'premake', 'retention', 'retention_mode',
+                 'retention_schema', 'name_pattern', 'default_partition', 'create_parent',
+                 'move_batch_size', 'lock_timeout', 'now', 'timezone')
+
+
+def main():
+    argument_spec = pg_connection_argument_spec()
+    argument_spec.update(
+        tables=dict(type='list', elements='dict'),
+        schema=dict(type='str'),
+        parent=dict(type='str'),
+        column=dict(type='str'),
+        # Defaults live in module_utils (SPEC_DEFAULTS) so top-level options can
+        # act as defaults for `tables` entries; the timer shares the validation.
+        interval=dict(type='str', choices=list(INTERVALS)),
+        premake=dict(type='int'),
+        retention=dict(type='str'),
+        retention_mode=dict(type='str', choices=list(RETENTION_MODES)),
+        retention_schema=dict(type='str'),
+        name_pattern=dict(type='str'),
+        default_partition=dict(type='bool'),
+        create_parent=dict(type='raw'),
+        move_batch_size=dict(type='int'),
+        lock_timeout=dict(type='str'),
+        now=dict(type='str'),
+        timezone=dict(type='str'),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    p = module.params
+    given = dict((k, p[k]) for k in TABLE_OPTIONS if p.get(k) is not None)
+    try:
+        if p['tables']:
+            if given.get('parent'):
+                raise PartitionError('give either parent or tables, not both')
+            specs = normalize_specs(tables=p['tables'], defaults=given)
+        else:
+            specs = normalize_specs(single=given)
+    except PartitionError as exc:
+        module.fail_json(msg=str(exc), changed=False)
+
+    conn = module_connect(module)
+    try:
+        result = maintain(dict(_conn=conn), specs, check_mode=module.check_mode)
+    except PartitionError as exc:
+        module.fail_json(msg=str(exc), changed=False)
+    except ApplyError as exc:
+        # The statements before the failing one did run (each is its own
+        # transaction, and every step is resumed by the next run).
+        module.fail_json(msg='partition maintenance failed: %s' % exc, changed=exc.changed, queries=exc.queries)
+    except Exception as exc:  # psycopg2 errors: one line, what ran so far is in the server log
+        module.fail_json(msg='partition maintenance failed: %s' % first_line(exc))
+    finally:
+        conn.close()
+
+    for r in result['refused']:
+        module.warn('%s: %s' % (r['partition'], r['reason']))
+    for s in result['skipped']:
+        module.warn('range %s..%s: %s' % (s['range'][0], s['range'][1], s['reason']))
+    if module._diff:
+        result['diff'] = dict(
+            before='',
+            after='\n'.join(result['queries']) + ('\n' if result['queries'] else ''),
+        )
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Prints how to reach each service of the local stack.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ip() { docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$1" 2>/dev/null; }
+secrets=inventories/local/group_vars/all/secrets.yml
+pw() { sed -n "s/^$1: \"\(.*\)\"/\1/p" "$secrets"; }
+echo
+echo "odoo-scale local stack is up (secrets in $secrets)"
+for h in $(ansible-inventory --list | python3 -c 'import json,sys; print(" ".join(sorted(json.load(sys.stdin)["_meta"]["hostvars"])))'); do
+  printf '  %-12s %s\n' "$h" "$(ip "$h")"
+done
+pgb=$(ansible-inventory --graph pgbouncer | sed -n 's/.*--//p' | head -1)
+if [[ -n $pgb ]]; then
+  echo
+  echo "Odoo database through PgBouncer (transaction pool):"
+  echo "  psql 'postgresql://odoo:$(pw postgresql_app_password)@$(ip "$pgb"):6432/odoo'"
+  echo "Read-only alias (replica):"
+  echo "  psql 'postgresql://odoo:$(pw postgresql_app_password)@$(ip "$pgb"):6432/odoo_ro'"
+  echo "PgBouncer console:"
+  echo "  psql 'postgresql://pgbouncer_admin:$(pw pgbouncer_admin_password)@$(ip "$pgb"):6432/pgbouncer' -c 'SHOW POOLS'"
+fi
+echo "A shell on a host: docker exec -it <host> bash    Remove it all: make down"

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Prints one line per test step (scenario) and a closing count; non-zero
+# exit when any step failed or none ran.
+set -uo pipefail
+file=.cache/summary
+[[ -s $file ]] || { echo "summary: no test step ran"; exit 1; }
+passed=0; failed=0
+echo "---------------- odoo-scale test summary ----------------"
+while read -r name state secs; do
+  printf '%-22s %-7s %s\n' "$name" "$state" "$secs"
+  if [[ $state == passed ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+done <"$file"
+echo "summary: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]
