@@ -151,15 +151,19 @@ def main():
         json.dump(results, fh, indent=2)
     d, p, lag = results['direct'], results['pgbouncer'], results['replica_lag']
     print('\n%-34s %10s %10s %8s %8s' % ('run', 'clients', 'tps', 'failed', 'aborted'))
-    print('%-34s %10d %10.0f %8d %8d' % ('direct to PostgreSQL', d['clients'], d['tps'], d['failed_transactions'],
-                                          d['aborted_clients']))
-    print('%-34s %10d %10.0f %8d %8d' % ('through PgBouncer (pool %s)' % results['pgbouncer_pool_size_plus_reserve'],
-                                          p['clients'], p['tps'], p['failed_transactions'], p['aborted_clients']))
+    for label, run in (('direct to PostgreSQL', d),
+                       ('through PgBouncer (pool %s)' % results['pgbouncer_pool_size_plus_reserve'], p)):
+        print('%-34s %10d %10.0f %8d %8d  %s' % (label, run['clients'], run['tps'], run['failed_transactions'],
+                                                run['aborted_clients'], run.get('error', '')))
     print('pooled/direct TPS ratio: %.2f' % (p['tps'] / d['tps'] if d['tps'] else float('nan')))
     print('replica lag at %.0f TPS: p50 %.0f B / %.3f s, p99 %.0f B / %.3f s (%d samples)'
           % (lag['tps'], lag['bytes_p50'] or 0, lag['seconds_p50'] or 0, lag['bytes_p99'] or 0,
              lag['seconds_p99'] or 0, lag['samples']))
     print('figures written to %s' % args.out)
+    broken = [name for name, run in (('direct', d), ('pgbouncer', p)) if run.get('error')]
+    if broken or not lag['samples']:
+        print('bench: no figures for %s' % ', '.join(broken or ['replica lag']))
+        return 1
     return 0
 
 

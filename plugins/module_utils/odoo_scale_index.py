@@ -37,6 +37,7 @@ INDEX_SPEC_OPTIONS = dict(
     required=dict(type='bool', default=False),
     allow_constraint_rebuild=dict(type='bool', default=False),
     requires_extension=dict(type='str'),
+    skip_if_equivalent=dict(type='bool', default=True),
 )
 
 # The attributes compared between the wanted and the existing index, in the

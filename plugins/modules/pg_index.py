@@ -122,6 +122,14 @@ options:
       - Skip the spec, with a reason, unless this extension is installed in the database
         (for example C(pg_trgm) for a C(gin_trgm_ops) index).
     type: str
+  skip_if_equivalent:
+    description:
+      - When the index does not exist yet but a valid index of the same definition exists under
+        another name (Odoo builds many of its own, such as C(sale_order_line__order_id_index)),
+        skip the spec with a reason instead of building a duplicate. When false it is built
+        anyway and the twin is reported in RV(equivalent_existing).
+    type: bool
+    default: true
   lock_timeout:
     description: Session C(lock_timeout) for every statement.
     type: str
@@ -503,6 +511,8 @@ class IndexRun:
         if existing is None:
             plan['action'] = 'create'
             plan['equivalent'] = self._equivalents(table, wanted)
+            if plan['equivalent'] and spec['skip_if_equivalent']:
+                return self._skip(plan, 'index %s has the same definition' % ', '.join(plan['equivalent']))
             plan['steps'], _renames = build_steps(self.cur, spec, name, name, schema,
                                                   table['oid'], partitioned)
             return plan
@@ -528,7 +538,7 @@ class IndexRun:
 
     def _equivalents(self, table, wanted):
         """Valid indexes of the table with the wanted definition under other
-        names (Odoo may already have one): reported, the spec is still built."""
+        names (Odoo may already have one)."""
         self.cur.execute('SELECT c.relname, pg_get_indexdef(c.oid) FROM pg_index i '
                          'JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = %s AND i.indisvalid '
                          'ORDER BY c.relname', (table['oid'],))

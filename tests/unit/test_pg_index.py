@@ -445,10 +445,19 @@ def test_inventory_catalog_applies(db, run):
     assert not run('pg_index', make_args(db, indexes=specs))['changed']
 
 
-def test_equivalent_index_under_another_name_is_reported(orders, run):
+def test_an_index_odoo_already_has_is_not_duplicated(orders, run):
     sql(orders, 'CREATE INDEX sale_order_line_order_id_index ON sale_order_line (order_id)')
     res = run('pg_index', make_args(orders, name='odoo_scale_sol_order', table='sale_order_line',
                                     columns=['order_id']))
+    assert res['created'] == [] and not res['changed']
+    assert res['skipped_indexes'] == ['odoo_scale_sol_order']
+    assert 'sale_order_line_order_id_index' in res['skip_reasons']['odoo_scale_sol_order']
+
+
+def test_equivalent_index_is_built_and_reported_when_asked(orders, run):
+    sql(orders, 'CREATE INDEX sale_order_line_order_id_index ON sale_order_line (order_id)')
+    res = run('pg_index', make_args(orders, name='odoo_scale_sol_order', table='sale_order_line',
+                                    columns=['order_id'], skip_if_equivalent=False))
     assert res['created'] == ['odoo_scale_sol_order']
     assert res['equivalent_existing'] == {'odoo_scale_sol_order': ['sale_order_line_order_id_index']}
 

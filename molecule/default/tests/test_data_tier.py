@@ -66,8 +66,8 @@ def test_a_row_committed_through_pgbouncer_reaches_the_replica_within_1s(connect
     token = uuid.uuid4().hex
     rw = connect()
     with rw, rw.cursor() as cur:
-        cur.execute('CREATE TABLE IF NOT EXISTS odoo_scale_probe (token text PRIMARY KEY, at timestamptz DEFAULT now())')
-        cur.execute('INSERT INTO odoo_scale_probe (token) VALUES (%s)', (token,))
+        cur.execute('CREATE TABLE IF NOT EXISTS replication_probe (token text PRIMARY KEY, at timestamptz DEFAULT now())')
+        cur.execute('INSERT INTO replication_probe (token) VALUES (%s)', (token,))
     rw.close()
     committed = time.monotonic()
     ro = connect(dbname=settings.get('postgresql_app_database', 'odoo') + '_ro')
@@ -76,7 +76,7 @@ def test_a_row_committed_through_pgbouncer_reaches_the_replica_within_1s(connect
     with ro.cursor() as cur:
         while time.monotonic() - committed < 1.0:
             try:
-                cur.execute('SELECT 1 FROM odoo_scale_probe WHERE token = %s', (token,))
+                cur.execute('SELECT 1 FROM replication_probe WHERE token = %s', (token,))
                 if cur.fetchone():
                     seen = time.monotonic() - committed
                     break
