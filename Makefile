@@ -9,7 +9,7 @@ export PY_COLORS := 0
 export NO_COLOR := 1
 export ANSIBLE_FORCE_COLOR := 0
 
-.PHONY: host setup up down test lint unit playbook-checks molecule bench
+.PHONY: host setup up down test lint unit playbook-checks molecule molecule-app-services bench
 
 # Debian packages, a running Docker engine (idempotent, quick when present).
 host:
@@ -44,6 +44,9 @@ playbook-checks: $(VENV)/.installed
 molecule: setup
 	@scripts/run-step.sh molecule-default scripts/molecule-default.sh
 
+molecule-app-services: setup
+	@scripts/run-step.sh molecule-app-services scripts/molecule-app-services.sh
+
 bench: setup
 	@scripts/run-step.sh bench-modules scripts/bench-modules.sh
 
@@ -53,5 +56,6 @@ test: setup
 	-@$(MAKE) --no-print-directory unit
 	-@$(MAKE) --no-print-directory playbook-checks
 	-@$(MAKE) --no-print-directory molecule
+	-@$(MAKE) --no-print-directory molecule-app-services
 	-@$(MAKE) --no-print-directory bench
 	@scripts/summary.sh

@@ -7,7 +7,11 @@
 set -euo pipefail
 suite=bookworm
 mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-hash="$(sha256sum "$0" | cut -c1-12)"
+# Extra CA certificates the controller trusts (a TLS-inspecting egress proxy,
+# a site CA) are trusted by the hosts too, so pip inside them reaches PyPI.
+extra_cas=(/usr/local/share/ca-certificates/*.crt)
+[[ -e ${extra_cas[0]} ]] || extra_cas=()
+hash="$(cat "$0" "${extra_cas[@]}" | sha256sum | cut -c1-12)"
 # Bump rootfs_rev when the debootstrap step itself changes.
 rootfs_rev=1
 base_tag="odoo-scale/rootfs:${suite}-r${rootfs_rev}"
@@ -51,6 +55,12 @@ docker exec -e DEBIAN_FRONTEND=noninteractive "$cid" bash -euc '
   # Keep the package lists so a converge needs no apt-get update to start.
   apt-get update -qq
 '
+for ca in "${extra_cas[@]}"; do
+  docker cp "$ca" "$cid:/usr/local/share/ca-certificates/$(basename "$ca")"
+done
+if ((${#extra_cas[@]})); then
+  docker exec "$cid" update-ca-certificates >/dev/null
+fi
 docker commit -c 'CMD ["/lib/systemd/systemd"]' \
   "$cid" "$host_tag" >/dev/null
 docker tag "$host_tag" "$alias_tag"

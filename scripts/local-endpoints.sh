@@ -20,4 +20,14 @@ if [[ -n $pgb ]]; then
   echo "PgBouncer console:"
   echo "  psql 'postgresql://pgbouncer_admin:$(pw pgbouncer_admin_password)@$(ip "$pgb"):6432/pgbouncer' -c 'SHOW POOLS'"
 fi
+redis=$(ansible-inventory --graph redis | sed -n 's/.*--//p' | head -1)
+if [[ -n $redis ]]; then
+  echo "Redis (Odoo's session store, ACL user odoo):"
+  echo "  redis-cli -h $(ip "$redis") --user odoo --pass '$(pw redis_odoo_password)' --no-auth-warning PING"
+fi
+s3=$(ansible-inventory --graph objectstore | sed -n 's/.*--//p' | head -1)
+if [[ -n $s3 ]]; then
+  echo "Object store (S3 API, bucket odoo-filestore, Odoo's key):"
+  echo "  endpoint http://$(ip "$s3"):8333  access key $(pw objectstore_odoo_access_key)  secret $(pw objectstore_odoo_secret_key)"
+fi
 echo "A shell on a host: docker exec -it <host> bash    Remove it all: make down"

@@ -8,7 +8,7 @@ need_pkgs=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 for p in docker.io debootstrap postgresql-15 postgresql-contrib postgresql-15-partman \
          python3-venv python3-yaml \
-         make git ca-certificates iproute2; do
+         redis-tools make git ca-certificates iproute2; do
   have "$p" || need_pkgs+=("$p")
 done
 if ((${#need_pkgs[@]})); then

@@ -9,13 +9,13 @@ run must fail, name the problem, and reach no task past the preflight plays.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 import pytest
-import yaml
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from playbook_runner import run_playbook  # noqa: E402
+
 SECRETS = {
     'postgresql_app_password': 'app-password-long-enough',
     'postgresql_replication_password': 'repl-password-long-enough',
@@ -33,16 +33,6 @@ def inventory(groups, extra_vars=None, drop=()):
     return {'all': {'vars': hostvars, 'children': children}}
 
 
-def run_site(tmp_path, inv):
-    path = tmp_path / 'hosts.yml'
-    path.write_text(yaml.safe_dump(inv))
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
-               ANSIBLE_FORCE_COLOR='0')
-    bindir = os.path.dirname(sys.executable)
-    res = subprocess.run([os.path.join(bindir, 'ansible-playbook'), '-i', str(path), '--check',
-                          os.path.join(REPO, 'playbooks', 'site.yml')],
-                         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    return res.returncode, res.stdout + res.stderr
 
 
 FULL = {'pg_primary': ['db1'], 'pg_replica': ['db2'], 'pgbouncer': ['pool1']}
@@ -50,11 +40,11 @@ FULL = {'pg_primary': ['db1'], 'pg_replica': ['db2'], 'pgbouncer': ['pool1']}
 
 @pytest.mark.parametrize('case, groups, extra, drop, expected', [
     ('no primary', {'pg_primary': [], 'pg_replica': [], 'pgbouncer': ['pool1']}, {}, (),
-     'inventory group pg_primary must hold exactly one host, it holds 0'),
+     'inventory group pgbouncer lists hosts but group pg_primary must hold exactly one host, it holds 0'),
     ('two primaries', {'pg_primary': ['db1', 'db3'], 'pg_replica': ['db2'], 'pgbouncer': ['pool1']}, {}, (),
      'inventory group pg_primary must hold exactly one host, it holds 2'),
     ('replica without primary', {'pg_replica': ['db2']}, {}, (),
-     'inventory group pg_primary must hold exactly one host'),
+     'inventory group pg_replica lists hosts but group pg_primary must hold exactly one host'),
     ('primary also a replica', {'pg_primary': ['db1'], 'pg_replica': ['db1']}, {}, (),
      'is in both pg_primary and pg_replica'),
     ('pools over max_connections', FULL, {'pgbouncer_app_pool_size': 150, 'postgresql_max_connections': 100}, (),
@@ -71,7 +61,7 @@ FULL = {'pg_primary': ['db1'], 'pg_replica': ['db2'], 'pgbouncer': ['pool1']}
      'memory_mb 100 is below the 256 MB'),
 ])
 def test_bad_input_stops_before_any_change(tmp_path, case, groups, extra, drop, expected):
-    rc, out = run_site(tmp_path, inventory(groups, extra, drop))
+    rc, out = run_playbook(tmp_path, inventory(groups, extra, drop), 'site.yml')
     assert rc != 0, '%s: the run did not fail\n%s' % (case, out[-3000:])
     assert expected in out, '%s: message %r not found\n%s' % (case, expected, out[-3000:])
     # Nothing past the preflight plays ran: no role task of the tiers.
@@ -80,7 +70,7 @@ def test_bad_input_stops_before_any_change(tmp_path, case, groups, extra, drop, 
 
 
 def test_a_secret_never_reaches_the_log(tmp_path):
-    rc, out = run_site(tmp_path, inventory(FULL, {'pgbouncer_app_pool_size': 500}))
+    rc, out = run_playbook(tmp_path, inventory(FULL, {'pgbouncer_app_pool_size': 500}), 'site.yml')
     assert rc != 0
     for secret in SECRETS.values():
         assert secret not in out

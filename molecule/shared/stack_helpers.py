@@ -1,0 +1,72 @@
+"""Helpers shared by the molecule scenarios' testinfra checks: hosts from
+molecule's inventory, container addresses from Docker, the local inventory's
+group_vars."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import testinfra
+import yaml
+
+PROJECT = os.environ.get('MOLECULE_PROJECT_DIRECTORY',
+                         os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..')))
+INVENTORY = os.environ.get('MOLECULE_INVENTORY_FILE')
+GROUP_VARS = os.path.join(PROJECT, 'inventories', 'local', 'group_vars')
+
+
+def load_group_vars(*groups):
+    """The local inventory's group_vars of these groups, merged in order."""
+    merged = {}
+    for group in groups:
+        path = os.path.join(GROUP_VARS, group)
+        if not os.path.isdir(path):
+            continue
+        for name in sorted(os.listdir(path)):
+            if name.endswith('.yml'):
+                with open(os.path.join(path, name)) as fh:
+                    merged.update(yaml.safe_load(fh) or {})
+    return merged
+
+
+def group_host(runner, group):
+    names = runner.get_hosts(group)
+    assert names, 'inventory group %s is empty' % group
+    return names[0]
+
+
+def address(container):
+    out = subprocess.run(['docker', 'inspect', container], check=True, capture_output=True, text=True).stdout
+    nets = json.loads(out)[0]['NetworkSettings']['Networks']
+    return next(iter(nets.values()))['IPAddress']
+
+
+def _shell_quote(text):
+    return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+class Node:
+    """A host of the stack: its testinfra handle, name and address."""
+
+    def __init__(self, name):
+        self.name = name
+        self.host = testinfra.get_host('ansible://%s?ansible_inventory=%s' % (name, INVENTORY))
+        self.address = address(name)
+
+    def psql(self, sql, db='postgres'):
+        """Run SQL as the postgres superuser on this host; returns stdout."""
+        cmd = self.host.run('runuser -u postgres -- psql -X -At -v ON_ERROR_STOP=1 -d %s -c %s'
+                            % (db, _shell_quote(sql)))
+        assert cmd.rc == 0, cmd.stderr
+        return cmd.stdout.strip()
+
+    def unit_property(self, unit, prop):
+        return self.host.check_output('systemctl show -p %s --value %s' % (prop, unit)).strip()
+
+    def unit_user(self, unit):
+        """The user the unit's main process runs as."""
+        pid = self.unit_property(unit, 'MainPID')
+        assert pid not in ('', '0'), '%s is not running' % unit
+        return self.host.check_output('ps -o user= -p %s' % pid).strip()

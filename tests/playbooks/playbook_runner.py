@@ -1,0 +1,25 @@
+"""Runs a playbook of this repository in check mode against an inventory
+written for the test, whose hosts are the controller itself."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def run_playbook(tmp_path, inv, playbook):
+    """Returns (exit code, stdout + stderr) of `ansible-playbook --check`."""
+    path = tmp_path / 'hosts.yml'
+    path.write_text(yaml.safe_dump(inv))
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
+               ANSIBLE_FORCE_COLOR='0')
+    bindir = os.path.dirname(sys.executable)
+    res = subprocess.run([os.path.join(bindir, 'ansible-playbook'), '-i', str(path), '--check',
+                          os.path.join(REPO, 'playbooks', playbook)],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    return res.returncode, res.stdout + res.stderr
