@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 
 import testinfra
 import yaml
+from testinfra.utils.ansible_runner import AnsibleRunner
 
 PROJECT = os.environ.get('MOLECULE_PROJECT_DIRECTORY',
                          os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..')))
@@ -70,3 +72,34 @@ class Node:
         pid = self.unit_property(unit, 'MainPID')
         assert pid not in ('', '0'), '%s is not running' % unit
         return self.host.check_output('ps -o user= -p %s' % pid).strip()
+
+
+_RUNNER = None
+
+
+def node_of(group):
+    """The first host of an inventory group of molecule's inventory, as a Node."""
+    global _RUNNER
+    if not INVENTORY:
+        raise RuntimeError('MOLECULE_INVENTORY_FILE is not set: run through `molecule verify`')
+    if _RUNNER is None:
+        _RUNNER = AnsibleRunner(INVENTORY)
+    return Node(group_host(_RUNNER, group))
+
+
+def run_playbook(name, *extra):
+    """ansible-playbook playbooks/<name> against molecule's inventory and
+    Ansible config, as the converge ran it; returns the CompletedProcess."""
+    env = dict(os.environ, ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
+    cfg = os.path.join(os.environ.get('MOLECULE_EPHEMERAL_DIRECTORY', ''), 'ansible.cfg')
+    if os.path.exists(cfg):
+        env['ANSIBLE_CONFIG'] = cfg
+    cmd = ['ansible-playbook', '-i', INVENTORY, os.path.join(PROJECT, 'playbooks', name)] + list(extra)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+
+
+def recap_changed(out, host):
+    """The changed= count of a host in a PLAY RECAP."""
+    m = re.search(r'^%s\s*:\s*ok=\d+\s+changed=(\d+)' % re.escape(host), out, re.M)
+    assert m, out[-2000:]
+    return int(m.group(1))

@@ -11,10 +11,9 @@ import sys
 import time
 
 import pytest
-from testinfra.utils.ansible_runner import AnsibleRunner
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'shared'))
-from stack_helpers import INVENTORY, Node, group_host, load_group_vars  # noqa: E402
+from stack_helpers import load_group_vars, node_of  # noqa: E402
 
 
 @pytest.fixture(scope='session')
@@ -23,21 +22,15 @@ def settings():
     return load_group_vars('all', 'redis', 'objectstore')
 
 
-@pytest.fixture(scope='session')
-def runner():
-    if not INVENTORY:
-        pytest.fail('MOLECULE_INVENTORY_FILE is not set: run through `molecule verify`')
-    return AnsibleRunner(INVENTORY)
-
 
 @pytest.fixture(scope='session')
-def redis_node(runner):
-    return Node(group_host(runner, 'redis'))
+def redis_node():
+    return node_of('redis')
 
 
 @pytest.fixture(scope='session')
-def s3_node(runner):
-    return Node(group_host(runner, 'objectstore'))
+def s3_node():
+    return node_of('objectstore')
 
 
 def wait_port(host, port, timeout=60):

@@ -9,10 +9,9 @@ import sys
 
 import psycopg2
 import pytest
-from testinfra.utils.ansible_runner import AnsibleRunner
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'shared'))
-from stack_helpers import INVENTORY, Node, group_host, load_group_vars  # noqa: E402
+from stack_helpers import load_group_vars, node_of  # noqa: E402
 
 
 @pytest.fixture(scope='session')
@@ -21,26 +20,20 @@ def settings():
     return load_group_vars('all')
 
 
-@pytest.fixture(scope='session')
-def runner():
-    if not INVENTORY:
-        pytest.fail('MOLECULE_INVENTORY_FILE is not set: run through `molecule verify`')
-    return AnsibleRunner(INVENTORY)
-
 
 @pytest.fixture(scope='session')
-def primary(runner):
-    return Node(group_host(runner, 'pg_primary'))
+def primary():
+    return node_of('pg_primary')
 
 
 @pytest.fixture(scope='session')
-def replica(runner):
-    return Node(group_host(runner, 'pg_replica'))
+def replica():
+    return node_of('pg_replica')
 
 
 @pytest.fixture(scope='session')
-def bouncer(runner):
-    return Node(group_host(runner, 'pgbouncer'))
+def bouncer():
+    return node_of('pgbouncer')
 
 
 @pytest.fixture(scope='session')

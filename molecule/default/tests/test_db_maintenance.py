@@ -4,8 +4,10 @@ timer, and the index catalog applied to Odoo tables by playbooks/db_maintenance.
 from __future__ import annotations
 
 import os
-import re
-import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'shared'))
+from stack_helpers import recap_changed, run_playbook  # noqa: E402
 
 PARENT = 'odoo_scale_iot_reading'
 
@@ -44,27 +46,6 @@ def test_the_partition_timer_runs_under_systemd(primary):
     assert PARENT in log
 
 
-def _playbook(runner_env, *extra):
-    project = os.environ['MOLECULE_PROJECT_DIRECTORY']
-    cmd = ['ansible-playbook', '-i', os.environ['MOLECULE_INVENTORY_FILE'],
-           os.path.join(project, 'playbooks', 'db_maintenance.yml')] + list(extra)
-    return subprocess.run(cmd, env=runner_env, capture_output=True, text=True, timeout=600)
-
-
-def _env():
-    env = dict(os.environ, ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
-    cfg = os.path.join(os.environ.get('MOLECULE_EPHEMERAL_DIRECTORY', ''), 'ansible.cfg')
-    if os.path.exists(cfg):
-        env['ANSIBLE_CONFIG'] = cfg
-    return env
-
-
-def _recap_changed(out, host):
-    m = re.search(r'^%s\s*:\s*ok=\d+\s+changed=(\d+)' % re.escape(host), out, re.M)
-    assert m, out[-2000:]
-    return int(m.group(1))
-
-
 def test_the_index_catalog_lands_on_odoo_tables_and_skips_absent_ones(primary):
     # The columns these Odoo tables really have; account_move_line,
     # stock_move and mail_message stay absent, as when their modules are not installed.
@@ -76,9 +57,9 @@ def test_the_index_catalog_lands_on_odoo_tables_and_skips_absent_ones(primary):
         'quantity numeric); '
         'INSERT INTO res_partner (name, email) SELECT \'p\' || g, \'P\' || g || \'@x.org\' '
         'FROM generate_series(1, 1000) g', db='odoo')
-    first = _playbook(_env())
+    first = run_playbook('db_maintenance.yml')
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
-    assert _recap_changed(first.stdout, primary.name) > 0
+    assert recap_changed(first.stdout, primary.name) > 0
     rows = primary.psql(
         "SELECT c.relname || ':' || i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
         "WHERE c.relname LIKE 'odoo_scale_%' AND c.relname NOT LIKE 'odoo_scale_iot_reading%' "
@@ -92,6 +73,6 @@ def test_the_index_catalog_lands_on_odoo_tables_and_skips_absent_ones(primary):
     plan = primary.psql("SET enable_seqscan = off; EXPLAIN SELECT id FROM res_partner "
                         "WHERE lower(email) = lower('P7@x.org')", db='odoo')
     assert 'odoo_scale_partner_lower_email' in plan
-    second = _playbook(_env())
+    second = run_playbook('db_maintenance.yml')
     assert second.returncode == 0
-    assert _recap_changed(second.stdout, primary.name) == 0, second.stdout[-3000:]
+    assert recap_changed(second.stdout, primary.name) == 0, second.stdout[-3000:]

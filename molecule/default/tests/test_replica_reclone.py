@@ -7,21 +7,13 @@ streaming again."""
 from __future__ import annotations
 
 import os
-import subprocess
+import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'shared'))
+from stack_helpers import run_playbook  # noqa: E402
+
 DATA = '/var/lib/postgresql/15/main'
-
-
-def _data_tier(*extra):
-    project = os.environ['MOLECULE_PROJECT_DIRECTORY']
-    env = dict(os.environ, ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
-    cfg = os.path.join(os.environ.get('MOLECULE_EPHEMERAL_DIRECTORY', ''), 'ansible.cfg')
-    if os.path.exists(cfg):
-        env['ANSIBLE_CONFIG'] = cfg
-    cmd = ['ansible-playbook', '-i', os.environ['MOLECULE_INVENTORY_FILE'],
-           os.path.join(project, 'playbooks', 'data_tier.yml')] + list(extra)
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
 
 
 def _sysid(node):
@@ -38,14 +30,14 @@ def test_foreign_data_is_kept_until_the_flag_is_given(primary, replica):
     foreign = _sysid(replica)
     assert foreign != primary.psql('SELECT system_identifier FROM pg_control_system()')
 
-    refused = _data_tier()
+    refused = run_playbook('data_tier.yml')
     assert refused.returncode != 0
     said = refused.stdout + refused.stderr
     assert 'holds data of another cluster' in said
     assert 'postgresql_replica_force_reclone=true' in said
     assert _sysid(replica) == foreign, 'the foreign data directory was touched'
 
-    forced = _data_tier('-e', 'postgresql_replica_force_reclone=true')
+    forced = run_playbook('data_tier.yml', '-e', 'postgresql_replica_force_reclone=true')
     assert forced.returncode == 0, forced.stdout[-3000:]
     assert _sysid(replica) == primary.psql('SELECT system_identifier FROM pg_control_system()')
     kept = host.check_output('ls -d %s.replaced-* | wc -l' % DATA)
