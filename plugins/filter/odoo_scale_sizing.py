@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 """Derived sizes for odoo-scale: PostgreSQL settings from a host's memory and
-CPUs, and PgBouncer pool arithmetic. Kept here, with unit tests, instead of
+CPUs, PgBouncer pool arithmetic, and the per-host memory budget. Kept here, with unit tests, instead of
 long Jinja expressions inside templates."""
 
 from __future__ import annotations
@@ -120,6 +120,63 @@ def slot_name(host):
     return ('odoo_scale_' + out)[:63]
 
 
+def _whole_mb(name, value):
+    """value as an int of MB, or AnsibleFilterError naming it."""
+    if isinstance(value, bool):
+        raise AnsibleFilterError('memory_budget: %s must be a whole number of MB, got %r' % (name, value))
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise AnsibleFilterError('memory_budget: %s must be a whole number of MB, got %r' % (name, value))
+
+
+def memory_budget(claims, ram_mb, reserve_mb=256):
+    """The memory budget of one host: the limits of every service placed on
+    it against its RAM less a reserve for the OS.
+
+    claims: {service: MB} (each role's preflight merges its systemd MemoryMax
+    into the host fact __odoo_scale_memory_claims); ram_mb: the host's RAM;
+    reserve_mb: kept for the kernel, sshd, journald and the page cache floor.
+    Returns {ram_mb, reserve_mb, available_mb, claims, total_mb, fits,
+    summary}; summary reads "odoo 6144 + redis 512 = 6656 MB", services by
+    name.
+    """
+    if claims is None:
+        claims = {}
+    if not isinstance(claims, dict):
+        raise AnsibleFilterError('memory_budget: claims must be a dict of service: MB, got %r' % (claims,))
+    ram_mb = _whole_mb('ram_mb', ram_mb)
+    reserve_mb = _whole_mb('reserve_mb', reserve_mb)
+    if ram_mb <= 0:
+        raise AnsibleFilterError('memory_budget: ram_mb must be positive, got %d' % ram_mb)
+    if reserve_mb < 0:
+        raise AnsibleFilterError('memory_budget: reserve_mb must not be negative, got %d' % reserve_mb)
+    clean = {}
+    for service in sorted(claims, key=str):
+        mb = _whole_mb('claim %s' % service, claims[service])
+        if mb < 0:
+            raise AnsibleFilterError('memory_budget: claim %s must not be negative, got %d' % (service, mb))
+        clean[str(service)] = mb
+    total = sum(clean.values())
+    available = ram_mb - reserve_mb
+    terms = ' + '.join('%s %d' % (service, mb) for service, mb in clean.items())
+    if not terms:
+        summary = 'no claims = 0 MB'
+    elif len(clean) == 1:
+        summary = '%s MB' % terms
+    else:
+        summary = '%s = %d MB' % (terms, total)
+    return {
+        'ram_mb': ram_mb,
+        'reserve_mb': reserve_mb,
+        'available_mb': available,
+        'claims': clean,
+        'total_mb': total,
+        'fits': total <= available,
+        'summary': summary,
+    }
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -127,4 +184,5 @@ class FilterModule(object):
             'odoo_scale_pool_demand': pool_demand,
             'odoo_scale_host_address': host_address,
             'odoo_scale_slot_name': slot_name,
+            'odoo_scale_memory_budget': memory_budget,
         }

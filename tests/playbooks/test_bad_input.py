@@ -59,6 +59,15 @@ FULL = {'pg_primary': ['db1'], 'pg_replica': ['db2'], 'pgbouncer': ['pool1']}
      'postgresql_version 11 is not supported'),
     ('bad memory budget', FULL, {'postgresql_memory_mb': 100}, (),
      'memory_mb 100 is below the 256 MB'),
+    ('postgresql over the host RAM', FULL, {'odoo_scale_host_memory_mb': 2048}, (),
+     'memory budget on host db1: postgresql 2048 MB exceeds 1792 MB (RAM 2048 MB - 256 MB reserved for the OS);'
+     ' lower these limits or set odoo_scale_host_memory_mb'),
+    ('pgbouncer beside postgresql over the host RAM', {'pg_primary': ['db1'], 'pgbouncer': ['db1']},
+     {'odoo_scale_host_memory_mb': 2304, 'postgresql_memory_max_percent': 100}, (),
+     'memory budget on host db1: pgbouncer 256 + postgresql 2048 = 2304 MB exceeds 2048 MB'
+     ' (RAM 2304 MB - 256 MB reserved for the OS)'),
+    ('host memory not a number', FULL, {'odoo_scale_host_memory_mb': '8G'}, (),
+     'odoo_scale_host_memory_mb 8G must be the host\'s RAM in MB'),
 ])
 def test_bad_input_stops_before_any_change(tmp_path, case, groups, extra, drop, expected):
     rc, out = run_playbook(tmp_path, inventory(groups, extra, drop), 'site.yml')

@@ -72,3 +72,39 @@ def test_host_address_prefers_inventory_override():
 def test_slot_name_is_a_valid_identifier():
     assert sizing.slot_name('db-2.example.com') == 'odoo_scale_db_2_example_com'
     assert len(sizing.slot_name('x' * 100)) == 63
+
+
+def test_memory_budget_sums_every_claim():
+    b = sizing.memory_budget({'redis': 512, 'postgresql': 4096, 'odoo': '6144'}, 8192, 256)
+    assert b['claims'] == {'odoo': 6144, 'postgresql': 4096, 'redis': 512}
+    assert (b['ram_mb'], b['reserve_mb'], b['available_mb'], b['total_mb']) == (8192, 256, 7936, 10752)
+    assert b['fits'] is False
+    # Services by name, so the message is the same on every run.
+    assert b['summary'] == 'odoo 6144 + postgresql 4096 + redis 512 = 10752 MB'
+
+
+def test_memory_budget_fits_up_to_the_reserve():
+    assert sizing.memory_budget({'postgresql': 7936}, 8192)['fits'] is True
+    assert sizing.memory_budget({'postgresql': 7937}, 8192)['fits'] is False
+    assert sizing.memory_budget({'postgresql': 7937}, 8192, 0)['fits'] is True
+    assert sizing.memory_budget({'redis': 224}, '1024')['summary'] == 'redis 224 MB'
+
+
+def test_memory_budget_without_claims_fits():
+    for claims in ({}, None):
+        b = sizing.memory_budget(claims, 512, 256)
+        assert (b['total_mb'], b['fits'], b['claims']) == (0, True, {})
+
+
+@pytest.mark.parametrize('args, word', [
+    (({'redis': 'lots'}, 1024), 'claim redis'),
+    (({'redis': -1}, 1024), 'claim redis must not be negative'),
+    (({}, 0), 'ram_mb must be positive'),
+    (({}, 'x'), 'ram_mb'),
+    (({}, 1024, -5), 'reserve_mb must not be negative'),
+    (({}, 1024, True), 'reserve_mb'),
+    ((['redis'], 1024), 'claims must be a dict'),
+])
+def test_memory_budget_refuses_bad_input(args, word):
+    with pytest.raises(AnsibleFilterError, match=word):
+        sizing.memory_budget(*args)
