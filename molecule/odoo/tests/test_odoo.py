@@ -1,0 +1,227 @@
+"""The application tier with real Odoo processes, seen from outside: HAProxy,
+sessions shared through Redis, attachments in the bucket, the cron split,
+the derived limits and worker recycling."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import os
+import socket
+import time
+import uuid
+
+import boto3
+import psycopg2
+import pytest
+import requests
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from conftest import CRON, LB, SVC, WEB, Odoo
+from stack_helpers import node_of
+
+HERE = os.path.dirname(__file__)
+_spec = importlib.util.spec_from_file_location(
+    'odoo_scale_odoo', os.path.join(HERE, '..', '..', '..', 'plugins', 'filter', 'odoo_scale_odoo.py'))
+sizing = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(sizing)
+
+
+def conf_of(node):
+    """odoo.conf of a node as a dict."""
+    out = node.host.check_output('cat /etc/odoo/odoo.conf')
+    return dict(line.split(' = ', 1) for line in out.splitlines() if ' = ' in line and not line.startswith('#'))
+
+
+def filestore_count(node):
+    return int(node.host.check_output("find /var/lib/odoo/filestore -type f 2>/dev/null | wc -l"))
+
+
+def test_health_through_haproxy(lb_url):
+    for _ in range(6):
+        resp = requests.get(lb_url + '/web/health', timeout=10)
+        assert resp.status_code == 200
+        assert resp.json().get('status') == 'pass'
+
+
+def test_requests_reach_both_web_nodes(lb_url):
+    seen = {requests.get(lb_url + '/odoo_scale_probe/whoami', timeout=10).json()['host'] for _ in range(8)}
+    assert seen == set(WEB)
+
+
+def test_session_from_haproxy_is_valid_on_each_web_node(admin, web_urls):
+    for name, url in web_urls.items():
+        direct = Odoo(url, session_id=admin.session_id)
+        assert direct.uid() == 2, 'session not valid on %s' % name
+
+
+def test_session_lives_in_redis_not_on_disk(admin, nodes):
+    sid = admin.session_id
+    for name in WEB:
+        found = nodes[name].host.run("find /var/lib/odoo/sessions -name '%s*' 2>/dev/null | wc -l" % sid[:16])
+        assert found.stdout.strip() == '0', '%s keeps the session on disk' % name
+
+
+def test_attachment_written_on_one_node_is_read_on_the_other_and_lands_in_the_bucket(admin, web_urls, nodes, settings):
+    before = {name: filestore_count(nodes[name]) for name in WEB}
+    s3 = boto3.client('s3', endpoint_url='http://%s:8333' % nodes[SVC].address,
+                      aws_access_key_id=settings['objectstore_odoo_access_key'],
+                      aws_secret_access_key=settings['objectstore_odoo_secret_key'],
+                      region_name=settings.get('objectstore_region', 'us-east-1'),
+                      config=Config(s3={'addressing_style': 'path'}))
+    bucket = settings.get('objectstore_bucket', 'odoo-filestore')
+    keys_before = {o['Key'] for o in s3.list_objects_v2(Bucket=bucket).get('Contents', [])}
+    payload = ('odoo-scale %s\n' % uuid.uuid4()).encode() * 4096  # 180 kB: above every keep-in-DB rule
+    web1 = Odoo(web_urls[WEB[0]], session_id=admin.session_id)
+    att_id = web1.kw('ir.attachment', 'create', {'name': 'verify.bin', 'raw': None,
+                                                 'datas': base64.b64encode(payload).decode(),
+                                                 'mimetype': 'application/octet-stream'})
+    web2 = Odoo(web_urls[WEB[1]], session_id=admin.session_id)
+    rec = web2.kw('ir.attachment', 'read', [att_id], ['datas', 'store_fname'])[0]
+    assert base64.b64decode(rec['datas']) == payload
+    assert rec['store_fname'].startswith('odoo_scale_attachments://'), rec['store_fname']
+    new_keys = {o['Key'] for o in s3.list_objects_v2(Bucket=bucket).get('Contents', [])} - keys_before
+    bodies = [s3.get_object(Bucket=bucket, Key=k)['Body'].read() for k in new_keys]
+    assert payload in bodies, 'no new object in %s holds the attachment (new keys: %s)' % (bucket, sorted(new_keys))
+    assert {name: filestore_count(nodes[name]) for name in WEB} == before
+
+
+def test_odoo_key_is_confined_to_its_bucket(nodes, settings):
+    s3 = boto3.client('s3', endpoint_url='http://%s:8333' % nodes[SVC].address,
+                      aws_access_key_id=settings['objectstore_odoo_access_key'],
+                      aws_secret_access_key=settings['objectstore_odoo_secret_key'],
+                      region_name='us-east-1', config=Config(s3={'addressing_style': 'path'}))
+    with pytest.raises(ClientError):
+        s3.create_bucket(Bucket='odoo-scale-not-mine')
+    with pytest.raises(ClientError):
+        s3.put_object(Bucket='odoo-scale-not-mine', Key='x', Body=b'x')
+
+
+def test_websocket_upgrade_through_haproxy(nodes):
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = ('GET /websocket HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+               'Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nOrigin: http://%s\r\n\r\n'
+               % (nodes[LB].address, key, nodes[LB].address))
+    with socket.create_connection((nodes[LB].address, 80), timeout=15) as sock:
+        sock.sendall(request.encode())
+        status = sock.recv(4096).split(b'\r\n', 1)[0]
+    assert status.startswith(b'HTTP/1.1 101'), status
+
+
+def test_conf_and_units_carry_the_derived_limits(nodes, node_settings):
+    for name in WEB + [CRON]:
+        node = nodes[name]
+        role = 'cron' if name == CRON else 'web'
+        vcpus = int(node.host.check_output('nproc'))
+        mine = node_settings[role]
+        want = sizing.odoo_sizing(mine['odoo_memory_mb'], vcpus, node_role=role,
+                                  cron_threads=mine.get('odoo_max_cron_threads', 2))
+        conf = conf_of(node)
+        assert int(conf['workers']) == want['workers']
+        assert int(conf['max_cron_threads']) == want['max_cron_threads']
+        assert int(conf['limit_memory_soft']) == want['limit_memory_soft']
+        assert int(conf['limit_memory_hard']) == want['limit_memory_hard']
+        assert conf['http_enable'] == ('True' if role == 'web' else 'False')
+        assert conf['list_db'] == 'False'
+        assert conf['admin_passwd'].startswith('$pbkdf2-sha512$')
+        assert node.unit_property('odoo', 'MemoryMax') == str(want['memory_max_mb'] * 1024 * 1024)
+        assert node.unit_property('odoo', 'MemoryHigh') == str(want['memory_high_mb'] * 1024 * 1024)
+        assert node.unit_user('odoo') == 'odoo'
+        mode = node.host.file('/etc/odoo/odoo.conf')
+        assert mode.mode == 0o640 and mode.user == 'root' and mode.group == 'odoo'
+        if role == 'web':
+            assert want['workers'] >= 2
+            listening = node.host.check_output('ss -ltnH')
+            assert ':8069 ' in listening and ':8072 ' in listening
+
+
+def test_cron_node_serves_no_http(nodes):
+    listening = nodes[CRON].host.check_output('ss -ltnH')
+    assert ':8069 ' not in listening and ':8072 ' not in listening
+
+
+def test_a_cron_job_runs_on_the_cron_node_only(admin, nodes):
+    name = 'odoo-scale probe %s' % uuid.uuid4().hex[:8]
+    model_id = admin.kw('ir.model', 'search', [('model', '=', 'ir.config_parameter')])[0]
+    param = 'odoo_scale.probe.%s' % uuid.uuid4().hex[:8]
+    admin.kw('ir.cron', 'create', {
+        'name': name, 'model_id': model_id, 'state': 'code', 'interval_number': 1, 'interval_type': 'minutes',
+        'numbercall': -1, 'active': True,
+        'code': "model.sudo().set_param('%s', str(time.time()))" % param,
+        'nextcall': time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(time.time() - 60)),
+    })
+    deadline = time.time() + 150
+    value = False
+    while time.time() < deadline and not value:
+        time.sleep(5)
+        value = admin.kw('ir.config_parameter', 'get_param', param)
+    assert value, 'cron job %r did not run within 150 s' % name
+    assert nodes[CRON].host.run("grep -c 'Starting job `%s`' /var/log/odoo/odoo.log" % name).stdout.strip() != '0'
+    for web in WEB:
+        assert nodes[web].host.run("grep -c 'Starting job' /var/log/odoo/odoo.log").stdout.strip() == '0', \
+            '%s ran a cron job' % web
+
+
+def test_listen_connections_go_through_pgbouncer_postgres_entry(nodes, settings, node_settings):
+    """Cron workers (and the gevent process once a websocket subscribed)
+    hold session-mode connections to PgBouncer's `postgres` entry; their
+    LISTEN works: the cron test's job ran on a NOTIFY, not a poll."""
+    bouncer = node_of('pgbouncer')
+    conn = psycopg2.connect(host=bouncer.address, port=6432, dbname='pgbouncer',
+                            user=settings.get('pgbouncer_admin_user', 'pgbouncer_admin'),
+                            password=settings['pgbouncer_admin_password'], connect_timeout=10)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute('SHOW CLIENTS')
+        cols = [d[0] for d in cur.description]
+        clients = [dict(zip(cols, row)) for row in cur.fetchall()]
+    conn.close()
+    from_cron = [c for c in clients if c['database'] == 'postgres' and c['addr'] == nodes[CRON].address]
+    assert len(from_cron) >= node_settings['cron'].get('odoo_max_cron_threads', 2), clients
+
+
+def test_worker_over_soft_limit_is_recycled_while_node_serves(web_urls, nodes):
+    url = web_urls[WEB[0]]
+    node = nodes[WEB[0]]
+    hit = requests.get(url + '/odoo_scale_probe/exceed_soft', timeout=60)
+    assert hit.status_code == 200, hit.text[:300]
+    info = hit.json()
+    assert info['vms'] > info['soft']
+    deadline = time.time() + 30
+    statuses = []
+    while time.time() < deadline:
+        statuses.append(requests.get(url + '/web/health', timeout=10).status_code)
+        if node.host.run('kill -0 %d' % info['pid']).rc != 0:
+            break
+        time.sleep(0.5)
+    assert node.host.run('kill -0 %d' % info['pid']).rc != 0, 'worker %d still alive past its soft limit' % info['pid']
+    log = node.host.check_output("grep -c 'Worker (%d) virtual memory limit' /var/log/odoo/odoo.log || true" % info['pid'])
+    assert log.strip() != '0'
+    statuses += [requests.get(url + '/web/health', timeout=10).status_code for _ in range(10)]
+    assert set(statuses) == {200}
+
+
+def test_session_survives_a_redis_restart(admin, nodes):
+    nodes[SVC].host.check_output('systemctl restart redis-server')
+    assert admin.uid() == 2
+
+
+def test_default_admin_password_is_refused(lb_url, settings):
+    resp = requests.post(lb_url + '/web/session/authenticate', timeout=30, json={
+        'jsonrpc': '2.0', 'method': 'call', 'id': 1,
+        'params': {'db': settings.get('odoo_database', 'odoo'), 'login': 'admin', 'password': 'admin'}})
+    body = resp.json()
+    assert 'error' in body and 'AccessDenied' in json.dumps(body['error'])
+
+
+def test_master_password_hash_matches_the_secret(nodes, settings):
+    node = nodes[CRON]
+    script = ("import configparser, sys; from passlib.context import CryptContext; "
+              "c = configparser.RawConfigParser(); c.read('/etc/odoo/odoo.conf'); "
+              "ok = CryptContext(['pbkdf2_sha512']).verify(sys.stdin.read().rstrip('\\n'), c['options']['admin_passwd']); "
+              "print(ok)")
+    out = node.host.run("/opt/odoo/current/venv/bin/python -c %s <<'EOF'\n%s\nEOF" % (
+        "\"%s\"" % script, settings["odoo_admin_password"]))
+    assert out.stdout.strip() == 'True', out.stderr
