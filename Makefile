@@ -9,7 +9,7 @@ export PY_COLORS := 0
 export NO_COLOR := 1
 export ANSIBLE_FORCE_COLOR := 0
 
-.PHONY: host setup up down test lint unit playbook-checks molecule molecule-app-services bench
+.PHONY: host setup up down test lint unit playbook-checks molecule molecule-app-services molecule-lb molecule-odoo bench
 
 # Debian packages, a running Docker engine (idempotent, quick when present).
 host:
@@ -45,7 +45,13 @@ molecule: setup
 	@scripts/run-step.sh molecule-default scripts/molecule-default.sh
 
 molecule-app-services: setup
-	@scripts/run-step.sh molecule-app-services scripts/molecule-app-services.sh
+	@scripts/run-step.sh molecule-app-services scripts/molecule-scenario.sh app_services
+
+molecule-lb: setup
+	@scripts/run-step.sh molecule-lb scripts/molecule-scenario.sh lb
+
+molecule-odoo: setup
+	@scripts/run-step.sh molecule-odoo scripts/molecule-odoo.sh
 
 bench: setup
 	@scripts/run-step.sh bench-modules scripts/bench-modules.sh
@@ -57,5 +63,7 @@ test: setup
 	-@$(MAKE) --no-print-directory playbook-checks
 	-@$(MAKE) --no-print-directory molecule
 	-@$(MAKE) --no-print-directory molecule-app-services
+	-@$(MAKE) --no-print-directory molecule-lb
+	-@$(MAKE) --no-print-directory molecule-odoo
 	-@$(MAKE) --no-print-directory bench
 	@scripts/summary.sh

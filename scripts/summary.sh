@@ -4,11 +4,15 @@
 set -uo pipefail
 file=.cache/summary
 [[ -s $file ]] || { echo "summary: no test step ran"; exit 1; }
-passed=0; failed=0
+passed=0; failed=0; skipped=0
 echo "---------------- odoo-scale test summary ----------------"
 while read -r name state secs; do
   printf '%-22s %-7s %s\n' "$name" "$state" "$secs"
-  if [[ $state == passed ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+  case $state in
+    passed) passed=$((passed + 1)) ;;
+    skipped) skipped=$((skipped + 1)) ;;
+    *) failed=$((failed + 1)) ;;
+  esac
 done <"$file"
-echo "summary: $passed passed, $failed failed"
+echo "summary: $passed passed, $skipped skipped, $failed failed"
 [[ $failed -eq 0 ]]

@@ -29,13 +29,13 @@ SECRETS = {
 GROUPS = {'redis': ['cache1'], 'objectstore': ['s3one'], 'pg_primary': [], 'pg_replica': [], 'pgbouncer': []}
 
 
-def inventory(extra_vars=None, drop=()):
+def inventory(extra_vars=None, drop=(), groups=None):
     hostvars = {'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable,
                 'odoo_scale_address': '127.0.0.1',
                 'redis_memory_mb': 64, 'objectstore_backend': 'seaweedfs', 'objectstore_memory_max_mb': 256}
     hostvars.update({k: v for k, v in SECRETS.items() if k not in drop})
     hostvars.update(extra_vars or {})
-    children = {name: {'hosts': {h: None for h in hosts}} for name, hosts in GROUPS.items()}
+    children = {name: {'hosts': {h: None for h in hosts}} for name, hosts in (groups or GROUPS).items()}
     return {'all': {'vars': hostvars, 'children': children}}
 
 
@@ -66,6 +66,90 @@ def test_bad_input_stops_before_any_change(tmp_path, case, extra, drop, expected
     for marker in ('TASK [redis : Install', 'TASK [objectstore : Install', 'TASK [objectstore : Create',
                    'PLAY [Redis]', 'PLAY [Object store]'):
         assert marker not in out, '%s: the run went past preflight (%s)' % (case, marker)
+
+
+# Redis and the object store on one host: their limits add up.
+SHARED = {'redis': ['box1'], 'objectstore': ['box1'], 'pg_primary': [], 'pg_replica': [], 'pgbouncer': []}
+# The whole shape with Odoo nodes; ODOO_GROUPS(**changes) replaces groups.
+ODOO = {'pg_primary': ['db1'], 'pg_replica': [], 'pgbouncer': ['pool1'], 'redis': ['cache1'],
+        'objectstore': ['s3one'], 'odoo_web': ['web1', 'web2'], 'odoo_cron': ['cron1'], 'lb': ['lb1']}
+DATA_TIER_SECRETS = {
+    'postgresql_app_password': 'app-password-long-enough',
+    'pgbouncer_admin_password': 'admin-password-long-enough',
+    'pgbouncer_stats_password': 'stats-password-long-enough',
+    'postgresql_memory_mb': 2048, 'postgresql_cpus': 2,
+    'odoo_admin_password': 'odoo-master-password-long-enough',
+    'odoo_admin_user_password': 'odoo-admin-user-password-long',
+    'haproxy_stats_password': 'haproxy-stats-password-long',
+    'odoo_memory_mb': 2048,
+}
+
+
+def odoo_groups(**changes):
+    return dict(ODOO, **changes)
+
+
+@pytest.mark.parametrize('case, groups, extra, expected', [
+    ('redis and objectstore over the host RAM', SHARED, {'odoo_scale_host_memory_mb': 512},
+     'memory budget on host box1: objectstore 256 + redis 224 = 480 MB exceeds 256 MB'
+     ' (RAM 512 MB - 256 MB reserved for the OS); lower these limits or set odoo_scale_host_memory_mb'),
+    ('a bigger OS reserve', SHARED, {'odoo_scale_host_memory_mb': 1024, 'odoo_scale_os_reserve_mb': 600},
+     'memory budget on host box1: objectstore 256 + redis 224 = 480 MB exceeds 424 MB'
+     ' (RAM 1024 MB - 600 MB reserved for the OS)'),
+    ('two cron nodes', odoo_groups(odoo_cron=['cron1', 'cron2']), {},
+     'inventory group odoo_cron must hold exactly one host, it holds 2'),
+    ('cron without web nodes', odoo_groups(odoo_web=[], lb=[]), {},
+     'inventory group odoo_cron has hosts but group odoo_web is empty'),
+    ('load balancer without web nodes', odoo_groups(odoo_web=[], odoo_cron=[]), {},
+     'inventory group lb has hosts but group odoo_web is empty'),
+    ('web nodes without redis', odoo_groups(redis=[]), {},
+     'inventory group odoo_web needs a host in group redis'),
+    ('web nodes without object store', odoo_groups(objectstore=[]), {},
+     'inventory group odoo_web needs a host in group objectstore'),
+    ('web nodes without pgbouncer', odoo_groups(pgbouncer=[]), {},
+     'inventory group odoo_web needs a host in group pgbouncer'),
+    ('cron node also a web node', odoo_groups(odoo_cron=['web2']), {},
+     'host web2 is in both odoo_web and odoo_cron'),
+    ('unknown odoo series', ODOO, {'odoo_series': '15.0'},
+     'odoo_series 15.0 is not one of 16.0, 17.0, 18.0'),
+    ('odoo over the host RAM', ODOO, {'odoo_memory_mb': 3072, 'odoo_scale_host_memory_mb': 3072},
+     ': odoo 3072 MB exceeds 2816 MB (RAM 3072 MB - 256 MB reserved for the OS)'),
+    ('odoo memory too small', ODOO, {'odoo_memory_mb': 256},
+     'odoo_memory_mb 256 is below the 512 MB one Odoo worker needs'),
+    ('more workers than the pool holds', ODOO, {'odoo_workers': 30},
+     'PgBouncer pools too small for Odoo: 60 web workers + 2 cron workers'),
+    ('cron node without cron threads', ODOO, {'odoo_max_cron_threads': 0},
+     'the cron node needs max_cron_threads >= 1'),
+    ('hostile database name', ODOO, {'odoo_database': "odoo; DROP DATABASE x"},
+     "odoo_database odoo; DROP DATABASE x must be letters, digits"),
+    ('odoo source dir without odoo', ODOO, {'odoo_source_dir': '/tmp'},
+     'odoo_source_dir /tmp holds no Odoo tree'),
+])
+def test_bad_shape_or_budget_stops_before_any_change(tmp_path, case, groups, extra, expected):
+    rc, out = run_playbook(tmp_path, inventory(dict(DATA_TIER_SECRETS, **extra), groups=groups), 'app_services.yml')
+    assert rc != 0, '%s: the run did not fail\n%s' % (case, out[-3000:])
+    assert expected in out, '%s: message %r not found\n%s' % (case, expected, out[-3000:])
+    for marker in ('TASK [redis : Install', 'TASK [objectstore : Install', 'TASK [objectstore : Create',
+                   'PLAY [Redis]', 'PLAY [Object store]', 'PLAY [Odoo'):
+        assert marker not in out, '%s: the run went past preflight (%s)' % (case, marker)
+
+
+@pytest.mark.parametrize('secret', ['odoo_admin_password', 'odoo_admin_user_password', 'haproxy_stats_password'])
+def test_a_missing_odoo_or_haproxy_secret_stops_the_run(tmp_path, secret):
+    secrets = {k: v for k, v in DATA_TIER_SECRETS.items() if k != secret}
+    rc, out = run_playbook(tmp_path, inventory(secrets, groups=ODOO), 'app_services.yml')
+    assert rc != 0
+    assert ('secret %s is not set' % secret) in out or ("'%s'" % secret) in out, out[-3000:]
+    assert 'PLAY [Odoo' not in out and 'PLAY [HAProxy' not in out
+
+
+def test_the_whole_shape_passes_preflight(tmp_path):
+    """Every group filled, services on their own hosts: the memory budget of
+    each host (web, cron and lb hosts claim nothing yet) fits."""
+    rc, out = run_playbook(tmp_path, inventory(DATA_TIER_SECRETS, groups=ODOO), 'preflight.yml')
+    assert rc == 0, out[-3000:]
+    assert 'memory budget on host' not in out
+    assert 'TASK [preflight : Check the services placed on this host fit in its memory]' in out
 
 
 def test_a_secret_never_reaches_the_log(tmp_path):
