@@ -1,0 +1,153 @@
+"""playbooks/pg_restart.yml restarts the replica, then the primary behind
+PgBouncer PAUSE / RESUME, while pgbench writes through PgBouncer: no client
+sees an error, both servers really restarted, the replica streams again and
+PgBouncer is left resumed."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'shared'))
+from stack_helpers import run_playbook  # noqa: E402
+
+PGBENCH = '/usr/lib/postgresql/15/bin/pgbench'
+CLIENTS = 20
+# pgbench cannot be stopped early with a report, so it runs long enough to
+# cover the whole playbook (about 20 s here); the test checks it did.
+SECONDS = 75
+PGBENCH_TABLES = ('pgbench_accounts', 'pgbench_branches', 'pgbench_history', 'pgbench_tellers')
+
+
+def _start_time(node):
+    return node.psql('SELECT pg_postmaster_start_time()')
+
+
+@pytest.fixture()
+def pgbench_env(bouncer, primary, settings):
+    """pgbench's conninfo and environment through PgBouncer; its tables are
+    created for the test and dropped after unless they were there before."""
+    if not os.path.exists(PGBENCH):
+        pytest.skip('%s is not installed on the controller' % PGBENCH)
+    db = settings.get('postgresql_app_database', 'odoo')
+    conninfo = 'host=%s port=6432 dbname=%s user=%s connect_timeout=10' % (
+        bouncer.address, db, settings.get('postgresql_app_user', 'odoo'))
+    env = dict(os.environ, PGPASSWORD=settings['postgresql_app_password'])
+    existed = primary.psql("SELECT to_regclass('public.pgbench_accounts') IS NOT NULL", db=db) == 't'
+    if not existed:
+        subprocess.run([PGBENCH, '-i', '-q', '-s', '1', '-I', 'dtgvp', conninfo],
+                       env=env, check=True, capture_output=True, text=True, timeout=120)
+    yield conninfo, env
+    if not existed:
+        primary.psql('DROP TABLE IF EXISTS %s' % ', '.join(PGBENCH_TABLES), db=db)
+
+
+def _paused(connect, settings):
+    admin = connect(dbname='pgbouncer', user=settings.get('pgbouncer_admin_user', 'pgbouncer_admin'),
+                    password=settings['pgbouncer_admin_password'])
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute('SHOW DATABASES')
+        names = [col.name for col in cur.description]
+        rows = [dict(zip(names, row)) for row in cur.fetchall()]
+    admin.close()
+    return {row['name']: row['paused'] for row in rows}
+
+
+def test_restart_under_load_without_client_errors(primary, replica, connect, settings, pgbench_env):
+    conninfo, env = pgbench_env
+    before = {node.name: _start_time(node) for node in (primary, replica)}
+
+    # Simple protocol (transaction pooling), one try per transaction, progress
+    # every second: any error aborts the client ("client N aborted") and
+    # makes pgbench exit non-zero.
+    bench = subprocess.Popen([PGBENCH, '-n', '-M', 'simple', '-b', 'simple-update', '-c', str(CLIENTS),
+                              '-j', '4', '-T', str(SECONDS), '-P', '1', conninfo],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(3)
+        assert bench.poll() is None, 'pgbench stopped before the restart'
+        started = time.monotonic()
+        run = run_playbook('pg_restart.yml')
+        elapsed = time.monotonic() - started
+        out, _ = bench.communicate(timeout=SECONDS + 60)
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+            bench.communicate()
+
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert elapsed + 3 < SECONDS, 'the playbook (%.0f s) outlived pgbench (%d s)' % (elapsed, SECONDS)
+
+    after = {node.name: _start_time(node) for node in (primary, replica)}
+    assert after[primary.name] != before[primary.name], 'primary was not restarted'
+    assert after[replica.name] != before[replica.name], 'replica was not restarted'
+    # Replica first, then the primary.
+    assert after[replica.name] < after[primary.name]
+
+    failed = re.search(r'number of failed transactions: (\d+)', out)
+    done = re.search(r'number of transactions actually processed: (\d+)', out)
+    tps = re.search(r'tps = ([\d.]+)', out)
+    aborted = re.findall(r'client \d+ aborted.*', out)
+    pause = re.search(r'writes paused on PgBouncer \(.*?\) for ([\d.]+) s', run.stdout)
+    print('\npg_restart.yml: %.1f s; writes paused %s s; pgbench %d clients %d s: %s transactions, '
+          '%s failed, %d aborted clients, %s tps'
+          % (elapsed, pause.group(1) if pause else '?', CLIENTS, SECONDS, done.group(1) if done else '?',
+             failed.group(1) if failed else '?', len(aborted), tps.group(1) if tps else '?'))
+    assert not aborted, '\n'.join(aborted[:5])
+    assert bench.returncode == 0, out[-3000:]
+    assert failed and failed.group(1) == '0', out[-3000:]
+    assert done and int(done.group(1)) > 0, out[-3000:]
+    assert pause, run.stdout[-2000:]
+    assert float(pause.group(1)) < 30
+
+    slot = 'odoo_scale_' + replica.name.replace('-', '_')
+    assert primary.psql("SELECT state FROM pg_stat_replication WHERE application_name = '%s'" % slot) == 'streaming'
+    assert replica.psql('SELECT pg_is_in_recovery()') == 't'
+    assert not any(_paused(connect, settings).values()), 'a PgBouncer database was left paused'
+
+
+def test_a_pause_that_times_out_resumes_and_leaves_the_primary_alone(primary, connect, settings):
+    """A transaction longer than pg_restart_pause_timeout: PAUSE gives up,
+    RESUME still runs, the run fails and the primary is not restarted."""
+    before = _start_time(primary)
+    holder = connect()
+    cur = holder.cursor()
+    cur.execute('SELECT 1')  # opens a transaction that holds a server connection
+    try:
+        run = run_playbook('pg_restart.yml', '-e', 'pg_restart_pause_timeout=3')
+    finally:
+        holder.rollback()
+        holder.close()
+    assert run.returncode != 0
+    assert re.search(r'PAUSE \S+ on \S+ did not finish within 3 s', run.stdout + run.stderr), run.stderr[-3000:]
+    db = settings.get('postgresql_app_database', 'odoo')
+    assert re.search(r'RESUME %s\]' % db, run.stdout), run.stdout[-3000:]
+    assert _start_time(primary) == before
+    assert not any(_paused(connect, settings).values()), 'a PgBouncer database was left paused'
+
+
+def test_a_replica_that_does_not_stream_stops_the_run_before_any_change(primary, replica):
+    """Pre-checks: a stopped replica stops the run; nothing is restarted."""
+    before = _start_time(primary)
+    slot = 'odoo_scale_' + replica.name.replace('-', '_')
+    replica.host.run_test('systemctl stop postgresql@15-main.service')
+    try:
+        run = run_playbook('pg_restart.yml')
+    finally:
+        replica.host.run_test('systemctl start postgresql@15-main.service')
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and primary.psql(
+                "SELECT count(*) FROM pg_stat_replication WHERE application_name = '%s' AND state = 'streaming'"
+                % slot) != '1':
+            time.sleep(1)
+    assert run.returncode != 0
+    assert 'replica %s is not streaming' % replica.name in run.stdout + run.stderr, run.stderr[-3000:]
+    assert 'Restart PostgreSQL' not in run.stdout
+    assert _start_time(primary) == before
+    assert primary.psql("SELECT state FROM pg_stat_replication WHERE application_name = '%s'" % slot) == 'streaming'
