@@ -90,8 +90,9 @@ def percentile(values, pct):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--scenario', default='default', help='molecule scenario (container names mol-*)')
-    ap.add_argument('--primary', default='mol-pg1')
-    ap.add_argument('--bouncer', default='mol-pgb1')
+    prefix = os.environ.get('ODOO_SCALE_MOL_DEFAULT_PREFIX', 'mol')
+    ap.add_argument('--primary', default='%s-pg1' % prefix)
+    ap.add_argument('--bouncer', default='%s-pgb1' % prefix)
     ap.add_argument('--seconds', type=int, default=20)
     ap.add_argument('--scale', type=int, default=20)
     ap.add_argument('--direct-clients', type=int, default=100)

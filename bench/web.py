@@ -91,8 +91,9 @@ def odoo_rss(container):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--lb', default='mol-o-lb1')
-    ap.add_argument('--web', nargs=2, default=['mol-o-web1', 'mol-o-web2'])
+    prefix = os.environ.get('ODOO_SCALE_MOL_PREFIX', 'mol-o')
+    ap.add_argument('--lb', default='%s-lb1' % prefix)
+    ap.add_argument('--web', nargs=2, default=['%s-web1' % prefix, '%s-web2' % prefix])
     ap.add_argument('--seconds', type=int, default=10)
     ap.add_argument('--rounds', type=int, default=3)
     ap.add_argument('--connections', type=int, default=16)

@@ -12,10 +12,11 @@ import requests
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'shared'))
 from stack_helpers import Node, load_group_vars  # noqa: E402
 
-WEB = ['mol-o-web1', 'mol-o-web2']
-CRON = 'mol-o-cron1'
-LB = 'mol-o-lb1'
-SVC = 'mol-o-svc1'
+PREFIX = os.environ.get('ODOO_SCALE_MOL_PREFIX', 'mol-o')
+WEB = ['%s-web1' % PREFIX, '%s-web2' % PREFIX]
+CRON = '%s-cron1' % PREFIX
+LB = '%s-lb1' % PREFIX
+SVC = '%s-svc1' % PREFIX
 
 
 class Odoo:

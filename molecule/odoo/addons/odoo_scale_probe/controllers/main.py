@@ -7,6 +7,8 @@ from odoo import http
 from odoo.tools import config
 
 _HELD = []
+# Which build this is; the rollout tests ship copies with another mark.
+RELEASE_MARK = "base"
 
 
 def _vms():
@@ -15,7 +17,8 @@ def _vms():
 
 
 def _answer(**extra):
-    return http.request.make_json_response(dict(host=socket.gethostname(), pid=os.getpid(), vms=_vms(), **extra))
+    return http.request.make_json_response(dict(host=socket.gethostname(), pid=os.getpid(), vms=_vms(),
+                                                mark=RELEASE_MARK, **extra))
 
 
 class Probe(http.Controller):

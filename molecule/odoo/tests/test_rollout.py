@@ -1,0 +1,158 @@
+"""playbooks/rollout.yml under load, with real Odoo: a broken build stops at
+the canary, a good one reaches every node, and rolling back is one command.
+
+Each new build is the scenario's probe addon with one line changed, so the
+release fingerprint changes and the module upgrade has something to do. A
+load generator (bench/loadgen.py) sends the login page, a JSON-RPC read and
+a write through HAProxy during each run; not one request may fail.
+Runs after test_odoo.py (file order) on the same converged stack."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import time
+
+import pytest
+import requests
+
+from conftest import CRON, WEB
+from stack_helpers import run_playbook
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, '..', '..', '..', 'bench', 'results')
+BASELINE_SECONDS = 15
+sys.path.insert(0, os.path.join(HERE, '..', '..', '..', 'bench'))
+from loadgen import LoadGen  # noqa: E402
+
+BROKEN_HEALTH = '''
+
+from odoo.addons.web.controllers.home import Home
+
+
+class BrokenHealth(Home):
+    """A build whose health check fails: the canary must stop the rollout."""
+
+    @http.route()
+    def health(self, db_server_status=False):
+        return http.Response('broken on purpose', status=503)
+'''
+
+
+def build(tmp_path_factory, mark, broken=False):
+    """A copy of the scenario's addons whose probe reports `mark`."""
+    root = tmp_path_factory.mktemp('release-' + mark)
+    shutil.copytree(os.path.join(HERE, '..', 'addons'), root / 'addons')
+    main = root / 'addons' / 'odoo_scale_probe' / 'controllers' / 'main.py'
+    text = main.read_text().replace('RELEASE_MARK = "base"', 'RELEASE_MARK = "%s"' % mark)
+    main.write_text(text + (BROKEN_HEALTH if broken else ''))
+    return str(root / 'addons')
+
+
+def record(name, figures):
+    """Merges one run's figures into bench/results/rollout.json."""
+    path = os.path.join(RESULTS, 'rollout.json')
+    os.makedirs(RESULTS, exist_ok=True)
+    data = {}
+    if os.path.exists(path):
+        with open(path) as fh:
+            data = json.load(fh)
+    data[name] = figures
+    with open(path, 'w') as fh:
+        json.dump(data, fh, indent=2)
+    print('%s: %s' % (name, json.dumps(figures)))
+
+
+def live_release(node):
+    return node.host.check_output('readlink -f /opt/odoo/current').rsplit('/', 1)[-1]
+
+
+def rollout(*extra):
+    out = run_playbook('rollout.yml', *extra)
+    return out.returncode, out.stdout + out.stderr
+
+
+@pytest.fixture(scope='module', autouse=True)
+def fresh_results():
+    path = os.path.join(RESULTS, 'rollout.json')
+    if os.path.exists(path):
+        os.unlink(path)
+
+
+@pytest.fixture(scope='module')
+def load(lb_url, settings):
+    def _start():
+        return LoadGen(lb_url, settings['odoo_admin_user_password'], db=settings.get('odoo_database', 'odoo'),
+                       workers=3).start()
+    return _start
+
+
+@pytest.fixture(scope='module')
+def original(nodes):
+    releases = {live_release(nodes[name]) for name in WEB + [CRON]}
+    assert len(releases) == 1, releases
+    return releases.pop()
+
+
+def test_a_broken_build_stops_at_the_canary_without_failed_requests(tmp_path_factory, nodes, load, original):
+    gen = load()
+    rc, out = rollout('-e', json.dumps({'odoo_extra_addons_dirs': [build(tmp_path_factory, 'broken', broken=True)]}))
+    report = gen.stop()
+    record('broken_build_stopped_at_canary', report)
+    assert rc != 0, out[-3000:]
+    assert 'failed its health gate' in out, out[-3000:]
+    assert report['sent'] > 0 and report['failed'] == 0, report
+    for name in WEB + [CRON]:
+        assert live_release(nodes[name]) == original, name
+    assert nodes[CRON].host.service('odoo').is_running
+
+
+def test_a_good_build_reaches_every_node_under_load(tmp_path_factory, nodes, load, original, lb_url):
+    gen = load()
+    time.sleep(BASELINE_SECONDS)                  # the same load just before, for the p99 comparison
+    started = time.time()
+    rc, out = rollout('-e', json.dumps({'odoo_extra_addons_dirs': [build(tmp_path_factory, 'v2')]}))
+    ended = time.time()
+    gen.stop()
+    before, report = gen.report(until=started), gen.report(since=started)
+    figures = {'rollout_seconds': round(ended - started, 1), 'requests_during': report['sent'],
+               'failed_during': report['failed'], 'p50_ms_during': report['p50_ms'], 'p99_ms_during': report['p99_ms'],
+               'requests_before': before['sent'], 'p99_ms_before': before['p99_ms'],
+               'p99_ratio_during_over_before': round(report['p99_ms'] / before['p99_ms'], 2) if before['p99_ms'] else None,
+               'loadgen_workers': gen.workers}
+    record('good_build', figures)
+    summary = re.findall(r'"[^"]*: %s -> [^"]*"' % re.escape(original), out)
+    print('rollout summary: %s' % summary)
+    assert rc == 0, out[-4000:]
+    assert report['sent'] > 0 and report['failed'] == 0, report
+    new = {live_release(nodes[name]) for name in WEB + [CRON]}
+    assert len(new) == 1 and new != {original}, new
+    release = new.pop()
+    # The upgrade ran once, from the cron node only, and upgraded the probe.
+    log = '/var/log/odoo/upgrade-%s.log' % release
+    assert nodes[CRON].host.file(log).exists
+    for name in WEB:
+        assert not nodes[name].host.file(log).exists, name
+    assert 'odoo_scale_probe' in nodes[CRON].host.check_output("grep -m1 -o 'odoo_scale_probe' %s || true" % log)
+    # No cron job started while the upgrade ran (the cron node was stopped).
+    first, last = [nodes[CRON].host.check_output("%s -n1 %s | cut -c1-19" % (cmd, log)) for cmd in ('head', 'tail')]
+    jobs = nodes[CRON].host.check_output("grep 'Starting job' /var/log/odoo/odoo.log | cut -c1-19 || true").split('\n')
+    assert not [t for t in jobs if t and first <= t <= last], (first, last)
+    # Every web node answers with the new code.
+    marks = {requests.get(lb_url + '/odoo_scale_probe/whoami', timeout=10).json().get('mark') for _ in range(6)}
+    assert marks == {'v2'}, marks
+
+
+def test_rolling_back_is_one_command_without_reinstalling(nodes, load, original):
+    gen = load()
+    rc, out = rollout('-e', 'rollout_to=%s' % original)
+    report = gen.stop()
+    record('rollback', report)
+    assert rc == 0, out[-4000:]
+    assert report['failed'] == 0, report
+    assert "Create the release's virtualenv" not in out
+    for name in WEB + [CRON]:
+        assert live_release(nodes[name]) == original, name
