@@ -87,14 +87,15 @@ def node_of(group):
     return Node(group_host(_RUNNER, group))
 
 
-def run_playbook(name, *extra):
-    """ansible-playbook playbooks/<name> against molecule's inventory and
-    Ansible config, as the converge ran it; returns the CompletedProcess."""
+def run_playbook(name, *extra, inventory=None):
+    """ansible-playbook playbooks/<name> against molecule's inventory (or
+    `inventory`) and Ansible config, as the converge ran it; returns the
+    CompletedProcess."""
     env = dict(os.environ, ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
     cfg = os.path.join(os.environ.get('MOLECULE_EPHEMERAL_DIRECTORY', ''), 'ansible.cfg')
     if os.path.exists(cfg):
         env['ANSIBLE_CONFIG'] = cfg
-    cmd = ['ansible-playbook', '-i', INVENTORY, os.path.join(PROJECT, 'playbooks', name)] + list(extra)
+    cmd = ['ansible-playbook', '-i', inventory or INVENTORY, os.path.join(PROJECT, 'playbooks', name)] + list(extra)
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
 
 

@@ -48,3 +48,16 @@ def connect(bouncer, settings):
             connect_timeout=10, **kw)
         return conn
     return _connect
+
+
+def paused_databases(connect, settings):
+    """PgBouncer's SHOW DATABASES: {database: paused flag}."""
+    admin = connect(dbname='pgbouncer', user=settings.get('pgbouncer_admin_user', 'pgbouncer_admin'),
+                    password=settings['pgbouncer_admin_password'])
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute('SHOW DATABASES')
+        names = [col.name for col in cur.description]
+        rows = [dict(zip(names, row)) for row in cur.fetchall()]
+    admin.close()
+    return {row['name']: row['paused'] for row in rows}

@@ -14,6 +14,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'shared'))
+from conftest import paused_databases  # noqa: E402
 from stack_helpers import run_playbook  # noqa: E402
 
 PGBENCH = '/usr/lib/postgresql/15/bin/pgbench'
@@ -45,18 +46,6 @@ def pgbench_env(bouncer, primary, settings):
     yield conninfo, env
     if not existed:
         primary.psql('DROP TABLE IF EXISTS %s' % ', '.join(PGBENCH_TABLES), db=db)
-
-
-def _paused(connect, settings):
-    admin = connect(dbname='pgbouncer', user=settings.get('pgbouncer_admin_user', 'pgbouncer_admin'),
-                    password=settings['pgbouncer_admin_password'])
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute('SHOW DATABASES')
-        names = [col.name for col in cur.description]
-        rows = [dict(zip(names, row)) for row in cur.fetchall()]
-    admin.close()
-    return {row['name']: row['paused'] for row in rows}
 
 
 def test_restart_under_load_without_client_errors(primary, replica, connect, settings, pgbench_env):
@@ -109,7 +98,7 @@ def test_restart_under_load_without_client_errors(primary, replica, connect, set
     slot = 'odoo_scale_' + replica.name.replace('-', '_')
     assert primary.psql("SELECT state FROM pg_stat_replication WHERE application_name = '%s'" % slot) == 'streaming'
     assert replica.psql('SELECT pg_is_in_recovery()') == 't'
-    assert not any(_paused(connect, settings).values()), 'a PgBouncer database was left paused'
+    assert not any(paused_databases(connect, settings).values()), 'a PgBouncer database was left paused'
 
 
 def test_a_pause_that_times_out_resumes_and_leaves_the_primary_alone(primary, connect, settings):
@@ -129,7 +118,7 @@ def test_a_pause_that_times_out_resumes_and_leaves_the_primary_alone(primary, co
     db = settings.get('postgresql_app_database', 'odoo')
     assert re.search(r'RESUME %s\]' % db, run.stdout), run.stdout[-3000:]
     assert _start_time(primary) == before
-    assert not any(_paused(connect, settings).values()), 'a PgBouncer database was left paused'
+    assert not any(paused_databases(connect, settings).values()), 'a PgBouncer database was left paused'
 
 
 def test_a_replica_that_does_not_stream_stops_the_run_before_any_change(primary, replica):
