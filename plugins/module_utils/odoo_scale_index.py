@@ -13,10 +13,13 @@ import re
 from ansible.module_utils.odoo_scale_pg import (
     IdentifierError,
     MAX_IDENTIFIER_BYTES,
+    SqlTextError,
+    check_balanced,
     check_identifier,
     quote_ident,
     quote_literal,
     quote_qualified,
+    sql_scan,
 )
 
 # Options of one index spec; pg_index uses them both at the top level and as
@@ -56,55 +59,31 @@ class SpecError(ValueError):
 
 
 # -- SQL text scanning --------------------------------------------------------
-# Expressions and predicates are operator-supplied SQL. They are validated by
-# PostgreSQL on a shadow table, but first we make sure each one is a single
-# balanced fragment, so it cannot close our parentheses, end the statement or
-# comment out the rest of it.
+# Expressions and predicates are operator-supplied SQL. Each is lexed the way
+# PostgreSQL's scanner will read it (odoo_scale_pg.sql_lex: '' and E''
+# strings, dollar quotes, quoted identifiers, comments) and refused unless it
+# is one balanced fragment without ';' or comments, so it cannot close our
+# parentheses, end the statement or comment out the rest of it. PostgreSQL
+# then validates it on a shadow table, and the statement that carries it is
+# sent with the extended query protocol, which runs one statement only.
 
 def _scan(text):
     """Yield (index, char, depth) for characters outside quotes/identifiers."""
-    depth = 0
-    i = 0
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch in ("'", '"'):
-            end = i + 1
-            while end < n:
-                if text[end] == ch:
-                    if end + 1 < n and text[end + 1] == ch:  # doubled quote
-                        end += 2
-                        continue
-                    break
-                end += 1
-            if end >= n:
-                raise SpecError('unterminated quote in %r' % text)
-            i = end + 1
-            continue
-        if ch == '(':
-            depth += 1
-        elif ch == ')':
-            depth -= 1
-        yield i, ch, depth
-        i += 1
+    try:
+        for item in sql_scan(text):
+            yield item
+    except SqlTextError as exc:
+        raise SpecError('%s in %r' % (exc, text))
 
 
 def check_fragment(text, what):
     """Refuse SQL fragments that could escape their parentheses."""
     if not isinstance(text, str) or not text.strip():
         raise SpecError('%s must be a non-empty SQL expression' % what)
-    depth = 0
-    prev = ''
-    for _i, ch, depth in _scan(text):
-        if depth < 0:
-            raise SpecError('%s %r has an unbalanced ")"' % (what, text))
-        if ch == ';':
-            raise SpecError('%s %r contains ";"' % (what, text))
-        if (prev, ch) in (('-', '-'), ('/', '*')):
-            raise SpecError('%s %r contains a comment' % (what, text))
-        prev = ch
-    if depth != 0:
-        raise SpecError('%s %r has an unbalanced "("' % (what, text))
+    try:
+        check_balanced(text)
+    except SqlTextError as exc:
+        raise SpecError('%s %r %s' % (what, text, exc))
     return text.strip()
 
 

@@ -276,7 +276,9 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.odoo_scale_pg import (
+    SqlTextError,
     check_timeout,
+    execute_statement,
     first_line,
     in_recovery,
     module_connect,
@@ -328,6 +330,7 @@ def _is_lock_timeout(exc):
 class IndexRun:
     def __init__(self, module, conn):
         self.module = module
+        self.conn = conn
         self.cur = conn.cursor()
         self.lock_timeout = module.params['lock_timeout']
         self.cleanup_lock_timeout = module.params['cleanup_lock_timeout']
@@ -338,6 +341,11 @@ class IndexRun:
                            timings={}, sizes={}, standby=False)
         self.shadows = {}
         self.shadow_count = 0
+
+    def run_sql(self, sql):
+        """Every statement built from a spec goes out here: one statement,
+        over the extended query protocol (see odoo_scale_pg)."""
+        execute_statement(self.conn, sql)
 
     # -- retries ---------------------------------------------------------
     def _backoff(self, attempt):
@@ -354,8 +362,10 @@ class IndexRun:
         self.queries.append(sql)
         for attempt in range(self.lock_retries + 1):
             try:
-                self.cur.execute(sql)
+                self.run_sql(sql)
                 return
+            except SqlTextError as exc:
+                raise RunFailed('%s: %s' % (what, exc))
             except psycopg2.Error as exc:
                 if not _is_lock_timeout(exc):
                     raise RunFailed('%s: %s' % (what, _message(exc)))
@@ -383,7 +393,9 @@ class IndexRun:
         self.queries.append(sql)
         try:
             set_timeouts(self.cur, lock_timeout=self.cleanup_lock_timeout)
-            self.cur.execute(sql)
+            self.run_sql(sql)
+        except SqlTextError as exc:
+            return str(exc)
         except psycopg2.Error as exc:
             return _message(exc)
         finally:
@@ -413,7 +425,7 @@ class IndexRun:
                 try:
                     plans.append(self.plan_one(spec))
                     self.cur.execute('RELEASE SAVEPOINT odoo_scale_spec')
-                except (psycopg2.Error, SpecError) as exc:
+                except (psycopg2.Error, SpecError, SqlTextError) as exc:
                     if _is_lock_timeout(exc):
                         raise
                     self.cur.execute('ROLLBACK TO SAVEPOINT odoo_scale_spec')
@@ -439,11 +451,11 @@ class IndexRun:
             if table['partkey']:
                 # Partitioned too, so partition-key rules for unique indexes are checked.
                 sql += ' PARTITION BY ' + table['partkey']
-            self.cur.execute(sql)
+            self.run_sql(sql)
             self.shadows[table['oid']] = shadow
         self.shadow_count += 1
         name = 'odoo_scale_shadow_idx_%d' % self.shadow_count
-        self.cur.execute(render_create(spec, name, 'pg_temp', shadow, tablespace=False))
+        self.run_sql(render_create(spec, name, 'pg_temp', shadow, tablespace=False))
         self.cur.execute('SELECT pg_get_indexdef(%s::regclass)', (quote_qualified('pg_temp', name),))
         return self.cur.fetchone()[0]
 

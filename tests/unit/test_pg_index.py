@@ -376,28 +376,39 @@ def test_unknown_method_is_refused(orders, run):
     assert all_indexes(orders) == ['sale_order_line_pkey']
 
 
-def _hold_lock(db, seconds, ready):
+def _hold_lock(db, seconds, ready, release=None):
+    """ACCESS EXCLUSIVE on sale_order_line until `release` is set (or for
+    `seconds` when no event is given)."""
     server, dbname = db
     conn = server.connect(dbname, autocommit=False)
     with conn.cursor() as cur:
         cur.execute('LOCK TABLE sale_order_line IN ACCESS EXCLUSIVE MODE')
         ready.set()
-        time.sleep(seconds)
+        if release is not None:
+            release.wait(120)
+        else:
+            time.sleep(seconds)
     conn.rollback()
     conn.close()
 
 
+def _lock_holders(db):
+    return sql(db, """SELECT l.pid FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+                       WHERE c.relname = 'sale_order_line' AND l.mode = 'AccessExclusiveLock' AND l.granted""")
+
+
 def test_lock_timeout_fails_cleanly(orders, run):
-    ready = threading.Event()
-    holder = threading.Thread(target=_hold_lock, args=(orders, 6, ready))
+    ready, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold_lock, args=(orders, None, ready, release))
     holder.start()
-    ready.wait(5)
+    assert ready.wait(60)
     try:
-        started = time.monotonic()
         res = run('pg_index', make_args(orders, name='odoo_scale_a', table='sale_order_line',
                                         columns=['order_id'], lock_timeout='100ms', lock_retries=2))
-        assert time.monotonic() - started < 5
+        # the module gave up while the lock was still held: it did not wait it out
+        assert len(_lock_holders(orders)) == 1
     finally:
+        release.set()
         holder.join()
     assert res.failed and '\n' not in res['msg']
     assert 'lock_timeout 100ms reached 3 times' in res['msg'] and 'lock timeout' in res['msg']
