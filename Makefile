@@ -9,7 +9,7 @@ export PY_COLORS := 0
 export NO_COLOR := 1
 export ANSIBLE_FORCE_COLOR := 0
 
-.PHONY: host setup up down test lint unit playbook-checks molecule molecule-app-services molecule-lb molecule-odoo bench
+.PHONY: host setup up down test lint unit playbook-checks molecule molecule-stack molecule-lb bench
 
 # Debian packages, a running Docker engine (idempotent, quick when present).
 host:
@@ -36,34 +36,28 @@ lint: $(VENV)/.installed
 	@scripts/run-step.sh lint scripts/lint.sh
 
 unit: $(VENV)/.installed
-	@scripts/run-step.sh unit $(BIN)/python -m pytest tests/unit -q -p no:cacheprovider
+	@scripts/run-step.sh unit $(BIN)/python -m pytest tests/unit -q -p no:cacheprovider --junitxml=.cache/junit/unit.xml
 
 playbook-checks: $(VENV)/.installed
-	@scripts/run-step.sh bad-input $(BIN)/python -m pytest tests/playbooks -q -p no:cacheprovider
+	@scripts/run-step.sh bad-input $(BIN)/python -m pytest tests/playbooks -q -p no:cacheprovider -n 2 --junitxml=.cache/junit/bad-input.xml
 
-molecule: setup
-	@scripts/run-step.sh molecule-default scripts/molecule-default.sh
-
-molecule-app-services: setup
-	@scripts/run-step.sh molecule-app-services scripts/molecule-scenario.sh app_services
+# The whole stack converged once; every data-tier, services, Odoo and day-2
+# check runs on it (molecule/stack).
+molecule molecule-stack: setup
+	@scripts/run-step.sh molecule-stack scripts/molecule-stack.sh
 
 molecule-lb: setup
 	@scripts/run-step.sh molecule-lb scripts/molecule-scenario.sh lb
-
-molecule-odoo: setup
-	@scripts/run-step.sh molecule-odoo scripts/molecule-odoo.sh
 
 bench: setup
 	@scripts/run-step.sh bench-modules scripts/bench-modules.sh
 
 test: setup
-	@rm -f .cache/summary
+	@rm -rf .cache/summary .cache/junit
 	-@$(MAKE) --no-print-directory lint
 	-@$(MAKE) --no-print-directory unit
 	-@$(MAKE) --no-print-directory playbook-checks
-	-@$(MAKE) --no-print-directory molecule
-	-@$(MAKE) --no-print-directory molecule-app-services
+	-@$(MAKE) --no-print-directory molecule-stack
 	-@$(MAKE) --no-print-directory molecule-lb
-	-@$(MAKE) --no-print-directory molecule-odoo
 	-@$(MAKE) --no-print-directory bench
-	@scripts/summary.sh
+	@python3 scripts/summary.py

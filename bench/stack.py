@@ -89,11 +89,11 @@ def percentile(values, pct):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--scenario', default='default', help='molecule scenario (container names mol-*)')
-    prefix = os.environ.get('ODOO_SCALE_MOL_DEFAULT_PREFIX', 'mol')
+    # Container names of the stack scenario (molecule/stack), or pass them.
+    prefix = os.environ.get('ODOO_SCALE_MOL_PREFIX', 'mol-s')
     ap.add_argument('--primary', default='%s-pg1' % prefix)
     ap.add_argument('--bouncer', default='%s-pgb1' % prefix)
-    ap.add_argument('--seconds', type=int, default=20)
+    ap.add_argument('--seconds', type=int, default=10)
     ap.add_argument('--scale', type=int, default=20)
     ap.add_argument('--direct-clients', type=int, default=100)
     ap.add_argument('--pooled-clients', type=int, default=1000)

@@ -91,7 +91,7 @@ def odoo_rss(container):
 
 def main():
     ap = argparse.ArgumentParser()
-    prefix = os.environ.get('ODOO_SCALE_MOL_PREFIX', 'mol-o')
+    prefix = os.environ.get('ODOO_SCALE_MOL_PREFIX', 'mol-s')
     ap.add_argument('--lb', default='%s-lb1' % prefix)
     ap.add_argument('--web', nargs=2, default=['%s-web1' % prefix, '%s-web2' % prefix])
     ap.add_argument('--seconds', type=int, default=10)

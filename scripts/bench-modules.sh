@@ -3,7 +3,7 @@
 # PostgreSQL, writes JSON figures to bench/results/ and prints a table.
 set -euo pipefail
 mkdir -p bench/results
-python bench/index_build.py --rows "${ODOO_SCALE_BENCH_ROWS:-5000000}"
+python bench/index_build.py --rows "${ODOO_SCALE_BENCH_ROWS:-1000000}"
 python bench/index_catalog.py
 python bench/partitions.py
 echo "figures: $(ls bench/results/*.json | tr '\n' ' ')"

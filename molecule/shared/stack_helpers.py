@@ -8,6 +8,7 @@ import json
 import os
 import re
 import subprocess
+import threading
 
 import testinfra
 import yaml
@@ -104,3 +105,66 @@ def recap_changed(out, host):
     m = re.search(r'^%s\s*:\s*ok=\d+\s+changed=(\d+)' % re.escape(host), out, re.M)
     assert m, out[-2000:]
     return int(m.group(1))
+
+
+PGBENCH = '/usr/lib/postgresql/15/bin/pgbench'
+
+
+class PgbenchLoop:
+    """pgbench runs back to back through PgBouncer until the `with` block
+    ends, so the load covers a playbook however long a loaded machine makes
+    it (one long pgbench would need a guessed duration, and pgbench cannot
+    be stopped early with its report). Each run reports its own failed
+    transactions and aborted clients; the figures add them up."""
+
+    def __init__(self, conninfo, env, clients, run_seconds=10, jobs=4):
+        self.cmd = [PGBENCH, '-n', '-M', 'simple', '-b', 'simple-update', '-c', str(clients),
+                    '-j', str(jobs), '-T', str(run_seconds), '-P', '1', conninfo]
+        self.env = env
+        self.clients = clients
+        self.runs = []                     # (returncode, output) per run
+        self._stop = threading.Event()
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self):
+        while not self._stop.is_set():
+            proc = subprocess.Popen(self.cmd, env=self.env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True)
+            self._started.set()
+            out, _ = proc.communicate()
+            self.runs.append((proc.returncode, out))
+
+    def __enter__(self):
+        self._thread.start()
+        self._started.wait()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def figures(self):
+        """Totals over every run: transactions, failed, aborted clients."""
+        done = failed = 0
+        aborted, bad_rc = [], []
+        for rc, out in self.runs:
+            m = re.search(r'number of transactions actually processed: (\d+)', out)
+            done += int(m.group(1)) if m else 0
+            m = re.search(r'number of failed transactions: (\d+)', out)
+            failed += int(m.group(1)) if m else 0
+            aborted += re.findall(r'client \d+ aborted.*', out)
+            if rc != 0 or not m:
+                bad_rc.append(out[-1500:])
+        return {'runs': len(self.runs), 'clients': self.clients, 'transactions': done,
+                'failed': failed, 'aborted_clients': len(aborted), 'aborted': aborted[:5],
+                'failed_runs': bad_rc[:3]}
+
+    def assert_clean(self):
+        fig = self.figures()
+        assert fig['runs'] > 0, 'pgbench never ran'
+        assert not fig['aborted'], '\n'.join(fig['aborted'])
+        assert not fig['failed_runs'], fig['failed_runs'][0]
+        assert fig['failed'] == 0, fig
+        assert fig['transactions'] > 0, fig
+        return fig

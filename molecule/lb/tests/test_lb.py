@@ -28,7 +28,8 @@ SOCKET = '/run/haproxy/admin.sock'
 
 def get(lb, path='/', **kw):
     """GET through HAProxy's HTTPS listener (self-signed test certificate)."""
-    return requests.get('https://%s%s' % (lb.address, path), verify=False, timeout=30, **kw)
+    kw.setdefault('timeout', 30)
+    return requests.get('https://%s%s' % (lb.address, path), verify=False, **kw)
 
 
 def hosts_seen(lb, count=12, path='/'):
@@ -207,16 +208,18 @@ def test_enable_puts_the_node_back(lb):
 
 
 def test_drain_gives_up_after_its_timeout_with_a_warning(lb):
+    # Requests far longer than the drain timeout: the playbook must return
+    # (with its warning) while they are still running. What the run reports
+    # is asserted, not its wall time.
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        slow = [pool.submit(get, lb, '/slow?s=8') for _ in range(2)]
+        slow = [pool.submit(get, lb, '/slow?s=60', timeout=120) for _ in range(2)]
         time.sleep(1)
-        started = time.time()
         out = set_server_state(WEB1, 'drain', '-e', 'haproxy_drain_timeout=2')
-        waited = time.time() - started
+        still_running = sum(not f.done() for f in slow)
         assert all(f.result().status_code == 200 for f in slow)
     try:
-        assert waited < 6, 'the drain waited %.1f s with haproxy_drain_timeout=2' % waited
         assert 'still had 1 request(s) running after 2 s of draining' in out.stdout, out.stdout[-2000:]
+        assert still_running >= 1, 'the drain returned only after the running requests ended'
     finally:
         set_server_state(WEB1, 'enabled')
     wait_status(lb, WEB1, 'UP')

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The stack scenario: the whole stack (data tier, Redis, object store, real
+# Odoo web and cron nodes, HAProxy) converged once with playbooks/site.yml,
+# idempotence, then every check of molecule/stack/tests on those containers,
+# then the data-tier and web benchmarks on the same stack, then destroy.
+#
+# Odoo's code is never in this repository: it comes from ODOO_SOURCE, else
+# from ~/.cache/odoo-scale/odoo-17.0. Without one, nothing can be checked
+# against real Odoo and the step prints one SKIPPED line (exit 75, counted as
+# skipped, never as passed).
+set -euo pipefail
+cache="${HOME}/.cache/odoo-scale/odoo-17.0"
+if [[ -z "${ODOO_SOURCE:-}" && -f "$cache/odoo/release.py" ]]; then
+  export ODOO_SOURCE="$cache"
+fi
+if [[ -z "${ODOO_SOURCE:-}" || ! -f "${ODOO_SOURCE}/odoo/release.py" ]]; then
+  echo "SKIPPED: molecule stack: no Odoo source (set ODOO_SOURCE to an Odoo 17.0 tree or put one in $cache)"
+  exit 75
+fi
+echo "molecule stack: Odoo source ${ODOO_SOURCE}"
+mkdir -p .cache/junit bench/results
+rm -f .cache/junit/molecule-stack.xml
+rc=0
+molecule destroy -s stack >/dev/null 2>&1 || true
+molecule test -s stack --destroy never || rc=$?
+if [[ $rc -eq 0 && ${ODOO_SCALE_BENCH:-1} == 1 ]]; then
+  python bench/stack.py --out bench/results/stack.json || rc=$?
+  python bench/web.py || rc=$?
+fi
+molecule destroy -s stack >/dev/null 2>&1 || true
+exit $rc
