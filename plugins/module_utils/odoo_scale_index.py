@@ -308,22 +308,47 @@ SELECT c.oid, c.relkind,
  WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p', 'm')
 """
 
-# One index by schema and name, with what it backs. A foreign key records the
-# referenced unique index in conindid too, and that index cannot be dropped
-# without it either; p/u/x win over f when both exist.
-INDEX_SQL = """
-SELECT c.oid, i.indrelid, tn.nspname, t.relname, c.relkind = 'I',
+TABLE_BY_OID_SQL = """
+SELECT n.nspname, c.relname, c.relkind,
+       CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.oid = %s
+"""
+
+# Indexes with what hangs on them. A foreign key records the referenced
+# unique index in conindid too, and that index cannot be dropped without it
+# either; p/u/x win over f when both exist. `parent` is the partitioned index
+# it is attached to.
+INDEX_COLUMNS = """
+SELECT c.oid, n.nspname, c.relname, i.indrelid, tn.nspname, t.relname, c.relkind = 'I',
        i.indisvalid, pg_get_indexdef(c.oid), ts.spcname,
        (SELECT con.conname || ':' || con.contype::text FROM pg_constraint con
          WHERE con.conindid = c.oid
-         ORDER BY con.contype IN ('p', 'u', 'x') DESC, con.conname LIMIT 1)
+         ORDER BY con.contype IN ('p', 'u', 'x') DESC, con.conname LIMIT 1),
+       i.indisreplident, i.indisclustered, obj_description(c.oid, 'pg_class'),
+       (SELECT inh.inhparent FROM pg_inherits inh WHERE inh.inhrelid = c.oid LIMIT 1)
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
   JOIN pg_index i ON i.indexrelid = c.oid
   JOIN pg_class t ON t.oid = i.indrelid
   JOIN pg_namespace tn ON tn.oid = t.relnamespace
   LEFT JOIN pg_tablespace ts ON ts.oid = c.reltablespace
- WHERE n.nspname = %s AND c.relname = %s
+"""
+
+INDEX_SQL = INDEX_COLUMNS + " WHERE n.nspname = %s AND c.relname = %s"
+
+# An index and every index attached under it, at any depth, root first.
+TREE_SQL = ("WITH RECURSIVE tree(oid, level) AS (SELECT %s::oid, 0 UNION ALL "
+            "SELECT inh.inhrelid, tree.level + 1 FROM pg_inherits inh JOIN tree ON inh.inhparent = tree.oid) "
+            + INDEX_COLUMNS + " JOIN tree ON tree.oid = c.oid ORDER BY tree.level, n.nspname, c.relname")
+
+# The index attached under a partitioned index for one partition.
+ATTACHED_SQL = (INDEX_COLUMNS + " WHERE i.indrelid = %s AND c.oid IN "
+                "(SELECT inh.inhrelid FROM pg_inherits inh WHERE inh.inhparent = %s)")
+
+CONSTRAINT_COMMENT_SQL = """
+SELECT obj_description(con.oid, 'pg_constraint') FROM pg_constraint con
+ WHERE con.conindid = %s AND con.conname = %s AND con.conrelid = %s
 """
 
 PARTITIONS_SQL = """
@@ -354,18 +379,44 @@ def find_table(cur, schema, table):
     return None if row is None else dict(oid=row[0], relkind=row[1], partkey=row[2])
 
 
+def table_by_oid(cur, oid):
+    cur.execute(TABLE_BY_OID_SQL, (oid,))
+    row = cur.fetchone()
+    return dict(oid=oid, schema=row[0], table=row[1], relkind=row[2], partkey=row[3])
+
+
+def _index_row(row):
+    constraint = None
+    if row[10]:
+        conname, contype = row[10].rsplit(':', 1)
+        constraint = dict(name=conname, type=contype)
+    return dict(oid=row[0], schema=row[1], name=row[2], table_oid=row[3], table_schema=row[4], table=row[5],
+                partitioned=row[6], valid=row[7], definition=row[8], tablespace=row[9],
+                constraint=constraint, replident=row[11], clustered=row[12], comment=row[13], parent=row[14])
+
+
 def find_index(cur, schema, name):
     cur.execute(INDEX_SQL, (schema, name))
     row = cur.fetchone()
-    if row is None:
-        return None
-    constraint = None
-    if row[8]:
-        conname, contype = row[8].rsplit(':', 1)
-        constraint = dict(name=conname, type=contype)
-    return dict(oid=row[0], table_oid=row[1], table_schema=row[2], table=row[3],
-                partitioned=row[4], valid=row[5], definition=row[6],
-                tablespace=row[7], constraint=constraint)
+    return None if row is None else _index_row(row)
+
+
+def index_tree(cur, oid):
+    """The index and every index attached under it, root first."""
+    cur.execute(TREE_SQL, (oid,))
+    return [_index_row(row) for row in cur.fetchall()]
+
+
+def attached_index(cur, parent_oid, table_oid):
+    cur.execute(ATTACHED_SQL, (table_oid, parent_oid))
+    row = cur.fetchone()
+    return None if row is None else _index_row(row)
+
+
+def constraint_comment(cur, index):
+    cur.execute(CONSTRAINT_COMMENT_SQL, (index['oid'], index['constraint']['name'], index['table_oid']))
+    row = cur.fetchone()
+    return row[0] if row else None
 
 
 def partitions(cur, table_oid):
@@ -378,22 +429,33 @@ def index_size(cur, schema, name):
     return cur.fetchone()[0]
 
 
-# -- plans --------------------------------------------------------------------
+# -- statements ---------------------------------------------------------------
 
 class Step:
-    """One statement of a plan.
+    """One unit of a plan: a statement, or a list of statements run in one
+    transaction (BEGIN ... COMMIT) so that they take effect together.
 
-    creates: (schema, name, partitioned) of an index this statement makes;
-    it is dropped again if a later step fails (or this one does, since a
-    failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind).
-    drops_original: after this step the index being replaced is gone, so a
-    valid replacement must be kept even if the rename that follows fails.
+    creates: (schema, name, partitioned) of an index this step makes; it is
+    dropped again if a later step fails (or this one does, since a failed
+    CREATE INDEX CONCURRENTLY leaves an INVALID index behind).
+    keeps_new: after this step the replacement carries what hung on the old
+    index (or the old index is gone), so a valid replacement is kept even if
+    a later step fails; the next run finishes the swap.
     """
 
-    def __init__(self, sql, creates=None, drops_original=False):
+    def __init__(self, sql, creates=None, keeps_new=False):
+        if isinstance(sql, (list, tuple)) and len(sql) == 1:
+            sql = sql[0]
         self.sql = sql
         self.creates = creates
-        self.drops_original = drops_original
+        self.keeps_new = keeps_new
+
+    @property
+    def statements(self):
+        """The statements as sent, BEGIN and COMMIT included."""
+        if isinstance(self.sql, str):
+            return [self.sql]
+        return ['BEGIN'] + list(self.sql) + ['COMMIT']
 
 
 def drop_sql(schema, name, partitioned, if_exists=False):
@@ -404,45 +466,28 @@ def drop_sql(schema, name, partitioned, if_exists=False):
                                   quote_qualified(schema, name, 'index'))
 
 
-def build_steps(cur, spec, name, final, schema, table_oid, partitioned):
-    """Statements that build spec as index `name` on the table, never in a
-    transaction block and never locking out writers for the build:
-    CONCURRENTLY on plain tables; ON ONLY + per-partition CONCURRENTLY +
-    ATTACH on partitioned ones (recursively). Returns (steps, renames):
-    renames lists (schema, built, wanted) for partition indexes whose name
-    must follow the parent's from `name` to `final` after a swap."""
-    steps, renames = [], []
-    _build(cur, spec, (name, final), name, schema, spec['table'], table_oid, partitioned, steps, renames)
-    return steps, renames
+def attach_sql(parent_schema, parent_name, schema, name):
+    return 'ALTER INDEX %s ATTACH PARTITION %s' % (
+        quote_qualified(parent_schema, parent_name, 'index'), quote_qualified(schema, name, 'index'))
 
 
-def _clear(cur, steps, schema, name, table_oid, partitioned):
-    """Drop a leftover of an interrupted run that holds a name we build."""
-    existing = find_index(cur, schema, name)
-    if existing is None:
-        return
-    if existing['table_oid'] != table_oid or existing['constraint']:
-        raise SpecError('index name %s.%s is already taken by another index' % (schema, name))
-    steps.append(Step(drop_sql(schema, name, partitioned, if_exists=True)))
+def rename_sql(schema, name, new_name):
+    return 'ALTER INDEX %s RENAME TO %s' % (quote_qualified(schema, name, 'index'), quote_ident(new_name))
 
 
-def _build(cur, spec, roots, name, schema, table, table_oid, partitioned, steps, renames):
-    # Partition indexes are named after the root index and the partition
-    # (partition names are unique in their schema), at any depth.
-    _clear(cur, steps, schema, name, table_oid, partitioned)
-    if not partitioned:
-        steps.append(Step(render_create(spec, name, schema, table, concurrently=True),
-                          creates=(schema, name, False)))
-        return
-    steps.append(Step(render_create(spec, name, schema, table, only=True),
-                      creates=(schema, name, True)))
-    for part in partitions(cur, table_oid):
-        if part['relkind'] not in ('r', 'p'):
-            raise SpecError('partition %s.%s of %s cannot be indexed' % (part['schema'], part['table'], table))
-        sub, sub_final = child_name(roots[0], part['table']), child_name(roots[1], part['table'])
-        if sub != sub_final:
-            renames.append((part['schema'], sub, sub_final))
-        _build(cur, spec, roots, sub, part['schema'], part['table'], part['oid'],
-               part['relkind'] == 'p', steps, renames)
-        steps.append(Step('ALTER INDEX %s ATTACH PARTITION %s' % (
-            quote_qualified(schema, name, 'index'), quote_qualified(part['schema'], sub, 'index'))))
+def replica_identity_sql(table_schema, table, index_name):
+    return 'ALTER TABLE %s REPLICA IDENTITY USING INDEX %s' % (
+        quote_qualified(table_schema, table, 'table'), quote_ident(index_name))
+
+
+def cluster_on_sql(table_schema, table, index_name):
+    return 'ALTER TABLE %s CLUSTER ON %s' % (quote_qualified(table_schema, table, 'table'), quote_ident(index_name))
+
+
+def comment_sql(schema, name, text):
+    return 'COMMENT ON INDEX %s IS %s' % (quote_qualified(schema, name, 'index'), quote_literal(text))
+
+
+def constraint_comment_sql(table_schema, table, conname, text):
+    return 'COMMENT ON CONSTRAINT %s ON %s IS %s' % (
+        quote_ident(conname), quote_qualified(table_schema, table, 'table'), quote_literal(text))

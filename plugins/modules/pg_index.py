@@ -292,16 +292,27 @@ from ansible.module_utils.odoo_scale_index import (
     INDEX_SPEC_OPTIONS,
     SpecError,
     Step,
-    build_steps,
+    attach_sql,
+    attached_index,
+    child_name,
+    cluster_on_sql,
+    comment_sql,
     compare,
+    constraint_comment,
+    constraint_comment_sql,
     display_name,
     drop_sql,
     find_index,
     find_table,
     index_size,
+    index_tree,
     normalise,
     parse_indexdef,
+    partitions,
+    rename_sql,
     render_create,
+    replica_identity_sql,
+    table_by_oid,
     temp_name,
 )
 
@@ -312,7 +323,8 @@ except ImportError:  # reported by module_connect()
 
 LOCK_NOT_AVAILABLE = '55P03'
 # Not 'skipped': Ansible reads a true `skipped` in a result as a skipped task.
-RESULT_LISTS = ('created', 'rebuilt', 'dropped', 'unchanged', 'skipped_indexes', 'invalid_recovered')
+RESULT_LISTS = ('created', 'rebuilt', 'dropped', 'unchanged', 'skipped_indexes', 'invalid_recovered',
+                'resumed')
 
 
 class RunFailed(Exception):
@@ -338,7 +350,9 @@ class IndexRun:
         self.queries = []
         self.result = dict((key, []) for key in RESULT_LISTS)
         self.result.update(skip_reasons={}, differences={}, constraint_drift=[], equivalent_existing={},
-                           timings={}, sizes={}, standby=False)
+                           timings={}, sizes={}, standby=False, carried={}, leftovers={})
+        self.spec, self.wanted = None, None
+        self.dropping, self.freed, self.renamed = set(), set(), {}
         self.shadows = {}
         self.shadow_count = 0
 
@@ -355,18 +369,24 @@ class IndexRun:
         return '%s: lock_timeout %s reached %d time%s (lock_retries=%d): %s' % (
             what, self.lock_timeout, attempts, '' if attempts == 1 else 's', self.lock_retries, _message(exc))
 
-    def execute(self, sql, what, creates=None):
-        """Run one change, retrying it when it hits the lock timeout. A
-        CREATE INDEX CONCURRENTLY cancelled while waiting leaves an INVALID
-        index behind, which is dropped before the retry."""
-        self.queries.append(sql)
+    def execute(self, step, what, creates=None):
+        """Run one step (a statement, or statements in one transaction),
+        retrying it when it hits the lock timeout. A CREATE INDEX
+        CONCURRENTLY cancelled while waiting leaves an INVALID index behind,
+        which is dropped before the retry."""
+        statements = step.statements if isinstance(step, Step) else [step]
+        in_transaction = len(statements) > 1
+        self.queries.extend(statements)
         for attempt in range(self.lock_retries + 1):
             try:
-                self.run_sql(sql)
+                for sql in statements:
+                    self.run_sql(sql)
                 return
-            except SqlTextError as exc:
-                raise RunFailed('%s: %s' % (what, exc))
-            except psycopg2.Error as exc:
+            except (SqlTextError, psycopg2.Error) as exc:
+                if in_transaction:
+                    self.cur.execute('ROLLBACK')
+                if isinstance(exc, SqlTextError):
+                    raise RunFailed('%s: %s' % (what, exc))
                 if not _is_lock_timeout(exc):
                     raise RunFailed('%s: %s' % (what, _message(exc)))
                 if attempt == self.lock_retries:
@@ -439,23 +459,33 @@ class IndexRun:
             raise SpecError('nothing changed; invalid index specs: ' + '; '.join(errors))
         return plans
 
-    def _shadow_definition(self, spec, table):
-        """pg_get_indexdef() of spec built on an empty copy of its table:
-        PostgreSQL validates and canonicalises the expressions and predicate
-        exactly as it would for the real index."""
-        shadow = self.shadows.get(table['oid'])
+    def _shadow_table(self, table_oid):
+        """An empty temporary copy of a table (partitioned like it)."""
+        shadow = self.shadows.get(table_oid)
         if shadow is None:
+            table = table_by_oid(self.cur, table_oid)
             shadow = 'odoo_scale_shadow_%d' % len(self.shadows)
             sql = 'CREATE TEMP TABLE %s (LIKE %s)' % (
-                quote_ident(shadow), quote_qualified(spec['schema'], spec['table'], 'table'))
+                quote_ident(shadow), quote_qualified(table['schema'], table['table'], 'table'))
             if table['partkey']:
                 # Partitioned too, so partition-key rules for unique indexes are checked.
                 sql += ' PARTITION BY ' + table['partkey']
             self.run_sql(sql)
-            self.shadows[table['oid']] = shadow
+            self.shadows[table_oid] = shadow
+        return shadow
+
+    def _shadow_index(self, spec, table_oid):
+        shadow = self._shadow_table(table_oid)
         self.shadow_count += 1
         name = 'odoo_scale_shadow_idx_%d' % self.shadow_count
         self.run_sql(render_create(spec, name, 'pg_temp', shadow, tablespace=False))
+        return shadow, name
+
+    def _shadow_definition(self, spec, table):
+        """pg_get_indexdef() of spec built on an empty copy of its table:
+        PostgreSQL validates and canonicalises the expressions and predicate
+        exactly as it would for the real index."""
+        _shadow, name = self._shadow_index(spec, table['oid'])
         self.cur.execute('SELECT pg_get_indexdef(%s::regclass)', (quote_qualified('pg_temp', name),))
         return self.cur.fetchone()[0]
 
@@ -471,29 +501,205 @@ class IndexRun:
     def _skip(self, plan, reason):
         if plan['spec']['required']:
             raise SpecError(reason + ' and the index is required')
-        plan.update(action='skip', reason=reason)
+        plan.update(action='skip', reason=reason, steps=[], leftovers=[], carried=[])
         return plan
 
+    # -- the catalog as it will be after the steps planned so far ----------
+    def _find(self, schema, name):
+        """find_index(), minus indexes already planned to be dropped and
+        plus names already planned to be renamed."""
+        key = (schema, name)
+        if key in self.renamed:
+            return self.renamed[key]
+        if key in self.freed:
+            return None
+        row = find_index(self.cur, schema, name)
+        if row is None or row['oid'] in self.dropping:
+            return None
+        return row
+
+    def _tablespace(self, row):
+        if row['tablespace'] is not None:
+            return row['tablespace']
+        self.cur.execute(DEFAULT_TABLESPACE_SQL)
+        return self.cur.fetchone()[0]
+
+    def _differences(self, row):
+        differences = compare(self.wanted, parse_indexdef(row['definition']))
+        if self.spec.get('tablespace') and self._tablespace(row) != self.spec['tablespace']:
+            differences.append('tablespace')
+        if not row['valid']:
+            differences.append('valid')
+        return differences
+
+    def _usable(self, row):
+        """An index of the spec's definition that is valid, or partitioned
+        with every attached index valid (missing partitions can be built
+        and attached)."""
+        if [d for d in self._differences(row) if d != 'valid']:
+            return False
+        if not row['partitioned']:
+            return row['valid']
+        return all(node['valid'] for node in index_tree(self.cur, row['oid']) if not node['partitioned'])
+
+    def _nodes_of(self, row):
+        return dict((node['table_oid'], dict(node)) for node in index_tree(self.cur, row['oid']))
+
+    # -- plan pieces -------------------------------------------------------
+    def _drop(self, plan, row, note=None):
+        plan['steps'].append(Step(drop_sql(row['schema'], row['name'], row['partitioned'], if_exists=True)))
+        for node in index_tree(self.cur, row['oid']):
+            self.dropping.add(node['oid'])
+        if note:
+            plan['leftovers'].append(note % ('%s.%s' % (row['schema'], row['name'])))
+
+    def _retire(self, plan, goner, keeper_nodes, note):
+        """Move what hangs on a leftover to the keeper, then drop it."""
+        for statements in self._carry(plan, goner, keeper_nodes):
+            plan['steps'].append(Step(statements))
+        self._drop(plan, goner, note)
+
+    def _tree(self, plan, name, schema, table, table_oid, partitioned, parent, roots, nodes):
+        """Steps that leave a complete, valid index of the spec on this table
+        (attached under `parent`, the node of the partitioned index above):
+        an index left by an interrupted run under one of our names is used
+        and completed when it has the wanted definition and dropped when it
+        cannot be used; otherwise one is built as `name`. Partitions are
+        handled recursively. Records each table's index in `nodes`."""
+        current = None
+        if parent is not None and parent['oid'] is not None:
+            current = attached_index(self.cur, parent['oid'], table_oid)
+        candidates = [name]
+        if parent is not None:
+            candidates += [child_name(root, table) for root in roots]
+        for cand_name in sorted(set(candidates), key=candidates.index):
+            cand = self._find(schema, cand_name)
+            if cand is None or (current is not None and cand['oid'] == current['oid']):
+                continue
+            ours = cand['table_oid'] == table_oid and not cand['constraint'] and cand['parent'] is None
+            if not ours:
+                if cand_name == name and current is None:
+                    raise SpecError('index name %s.%s is already taken by another index' % (schema, name))
+                continue
+            if current is None and self._usable(cand):
+                current = cand
+                if parent is not None or cand_name != plan['spec']['name']:
+                    plan['leftovers'].append('completed %s.%s left by an interrupted run' % (schema, cand_name))
+            else:
+                self._drop(plan, cand, 'dropped %s left by an interrupted run')
+        if current is None:
+            node = dict(oid=None, schema=schema, name=name, table_oid=table_oid, table=table, attached=False,
+                        replident=False, clustered=False, comment=None)
+            plan['steps'].append(Step(render_create(plan['spec'], name, schema, table, concurrently=not partitioned,
+                                                    only=partitioned), creates=(schema, name, partitioned)))
+        else:
+            node = dict(oid=current['oid'], schema=schema, name=current['name'], table_oid=table_oid, table=table,
+                        attached=current['parent'] is not None, replident=current['replident'],
+                        clustered=current['clustered'], comment=current['comment'])
+        nodes[table_oid] = node
+        if partitioned:
+            for part in partitions(self.cur, table_oid):
+                if part['relkind'] not in ('r', 'p'):
+                    raise SpecError('partition %s.%s of %s cannot be indexed' % (part['schema'], part['table'], table))
+                self._tree(plan, child_name(roots[0], part['table']), part['schema'], part['table'], part['oid'],
+                           part['relkind'] == 'p', node, roots, nodes)
+        if parent is not None and not node['attached']:
+            plan['steps'].append(Step(attach_sql(parent['schema'], parent['name'], schema, node['name'])))
+            node['attached'] = True
+        return node
+
+    def _check_carry(self, plan, node, what):
+        """Refuse, before anything changes, a rebuild whose new index cannot
+        take over the replica identity or the CLUSTER mark of the old one:
+        the new definition is tried on a shadow copy of the table."""
+        shadow, index = self._shadow_index(plan['spec'], node['table_oid'])
+        sql = (replica_identity_sql if what == 'replica identity' else cluster_on_sql)('pg_temp', shadow, index)
+        self.cur.execute('SAVEPOINT odoo_scale_carry')
+        try:
+            self.run_sql(sql)
+        except psycopg2.Error as exc:
+            self.cur.execute('ROLLBACK TO SAVEPOINT odoo_scale_carry')
+            raise SpecError('%s.%s is the %s of table %s.%s and the new definition cannot take it over (%s); '
+                            'nothing rebuilt' % (node['schema'], node['name'],
+                                                 'replica identity' if what == 'replica identity' else
+                                                 'CLUSTER index', node['table_schema'], node['table'],
+                                                 _message(exc)))
+        self.cur.execute('RELEASE SAVEPOINT odoo_scale_carry')
+
+    def _carry(self, plan, goner, keeper_nodes):
+        """Statements, one list per table, that give the keeper's index on
+        each table what the goner's index there has: replica identity,
+        CLUSTER mark, comment."""
+        out = []
+        for node in index_tree(self.cur, goner['oid']):
+            target = keeper_nodes.get(node['table_oid'])
+            if target is None or target['oid'] == node['oid']:
+                continue
+            statements = []
+            if node['replident'] and not target['replident']:
+                self._check_carry(plan, node, 'replica identity')
+                statements.append(replica_identity_sql(node['table_schema'], node['table'], target['name']))
+                target['replident'] = True
+                plan['carried'].append('replica identity')
+            if node['clustered'] and not target['clustered']:
+                self._check_carry(plan, node, 'cluster')
+                statements.append(cluster_on_sql(node['table_schema'], node['table'], target['name']))
+                target['clustered'] = True
+                plan['carried'].append('cluster mark')
+            if node['comment'] is not None and target['comment'] != node['comment']:
+                statements.append(comment_sql(target['schema'], target['name'], node['comment']))
+                target['comment'] = node['comment']
+                plan['carried'].append('comment')
+            if statements:
+                out.append(statements)
+        return out
+
+    def _renames(self, nodes, root_oid, final):
+        """ALTER INDEX ... RENAME statements that give the keeper tree the
+        final names (partition indexes are named after the root)."""
+        statements = []
+        for table_oid, node in nodes.items():
+            want = final if table_oid == root_oid else child_name(final, node['table'])
+            if node['name'] == want:
+                continue
+            holder = self._find(node['schema'], want)
+            if holder is not None and holder['oid'] != node['oid']:
+                raise SpecError('index name %s.%s is already taken by another index' % (node['schema'], want))
+            statements.append(rename_sql(node['schema'], node['name'], want))
+        return statements
+
+    def _canonical_names(self, plan, existing):
+        """Partition indexes still under the temporary name of a rebuild
+        that was interrupted while renaming are given their final names."""
+        if not existing['partitioned']:
+            return
+        tmp = temp_name(existing['name'])
+        statements = []
+        for node in index_tree(self.cur, existing['oid'])[1:]:
+            want = child_name(existing['name'], node['table'])
+            if node['name'] != child_name(tmp, node['table']) or self._find(node['schema'], want) is not None:
+                continue
+            statements.append(rename_sql(node['schema'], node['name'], want))
+            self.freed.add((node['schema'], node['name']))
+            self.renamed[(node['schema'], want)] = dict(node, name=want)
+        if statements:
+            plan['steps'].append(Step(statements))
+            plan['leftovers'].append('renamed partition indexes left under temporary names')
+
+    # -- one spec ----------------------------------------------------------
     def plan_one(self, spec):
         schema, name = spec['schema'], spec['name']
-        plan = dict(spec=spec, display=display_name(spec), action='unchanged', steps=[],
-                    differences=[], before=None, after=None, reason=None, existing=None, equivalent=[])
+        tmp = temp_name(name)
+        plan = dict(spec=spec, display=display_name(spec), action='unchanged', steps=[], differences=[],
+                    before=None, after=None, reason=None, existing=None, equivalent=[], carried=[], leftovers=[])
+        self.spec, self.dropping, self.freed, self.renamed = spec, set(), set(), {}
         existing = find_index(self.cur, schema, name)
+        leftover = find_index(self.cur, schema, tmp)
         plan['existing'] = existing
         if existing:
             plan['before'] = existing['definition']
         if spec['state'] == 'absent':
-            if existing is None:
-                return plan
-            if spec.get('table') and (existing['table_schema'], existing['table']) != (schema, spec['table']):
-                raise SpecError('index %s.%s is on table %s.%s, not %s' % (
-                    schema, name, existing['table_schema'], existing['table'], spec['table']))
-            if existing['constraint']:
-                plan.update(action='constraint_absent')
-                return plan
-            plan['action'] = 'drop'
-            plan['steps'] = [Step(drop_sql(schema, name, existing['partitioned']))]
-            return plan
+            return self._plan_absent(plan, existing, leftover)
 
         extension = spec.get('requires_extension')
         if extension:
@@ -506,6 +712,9 @@ class IndexRun:
         if existing and existing['table_oid'] != table['oid']:
             raise SpecError('index %s.%s already exists on table %s.%s' % (
                 schema, name, existing['table_schema'], existing['table']))
+        if leftover and (leftover['table_oid'] != table['oid'] or leftover['constraint'] or leftover['parent']):
+            raise SpecError('index name %s.%s, which rebuilds of %s use, is already taken by another index'
+                            % (schema, tmp, name))
         self.cur.execute("SELECT amtype FROM pg_am WHERE amname = %s", (spec['method'],))
         row = self.cur.fetchone()
         if row is None or row[0] != 'i':
@@ -518,63 +727,110 @@ class IndexRun:
                 raise SpecError('tablespace %s does not exist' % spec['tablespace'])
 
         partitioned = table['relkind'] == 'p'
-        wanted = parse_indexdef(self._shadow_definition(spec, table))
-        plan['after'] = self._display_definition(spec, wanted, partitioned)
+        self.wanted = parse_indexdef(self._shadow_definition(spec, table))
+        plan['after'] = self._display_definition(spec, self.wanted, partitioned)
+        args = (schema, spec['table'], table['oid'], partitioned, None)
+
         if existing is None:
+            nodes = {}
+            if leftover and self._usable(leftover):
+                # interrupted after the old index was dropped: finish the new one and rename it
+                self._tree(plan, tmp, *args, roots=[tmp, name], nodes=nodes)
+                plan['steps'].append(Step(self._renames(nodes, table['oid'], name), keeps_new=True))
+                plan['action'] = 'resume'
+                plan['leftovers'].append('renamed %s.%s, left by an interrupted rebuild, to %s' % (schema, tmp, name))
+                return plan
             plan['action'] = 'create'
-            plan['equivalent'] = self._equivalents(table, wanted)
+            plan['equivalent'] = self._equivalents(table, exclude=(tmp,))
             if plan['equivalent'] and spec['skip_if_equivalent']:
                 return self._skip(plan, 'index %s has the same definition' % ', '.join(plan['equivalent']))
-            plan['steps'], _renames = build_steps(self.cur, spec, name, name, schema,
-                                                  table['oid'], partitioned)
+            self._tree(plan, name, *args, roots=[name, tmp], nodes=nodes)
+            if leftover:
+                self._retire(plan, leftover, nodes, 'dropped %s, left by an interrupted rebuild')
             return plan
 
-        differences = compare(wanted, parse_indexdef(existing['definition']))
-        if spec.get('tablespace'):
-            current = existing['tablespace']
-            if current is None:
-                self.cur.execute(DEFAULT_TABLESPACE_SQL)
-                current = self.cur.fetchone()[0]
-            if current != spec['tablespace']:
-                differences.append('tablespace')
-        if not existing['valid']:
-            differences.append('valid')
-        plan['differences'] = differences
-        if not differences:
+        plan['differences'] = self._differences(existing)
+        self._canonical_names(plan, existing)
+        if not plan['differences']:
+            if leftover:
+                self._retire(plan, leftover, self._nodes_of(existing), 'dropped %s, left by an interrupted rebuild')
+            plan['action'] = 'resume' if plan['steps'] else 'unchanged'
             return plan
         if existing['constraint']:
-            return self._plan_constraint(plan, table, partitioned)
+            return self._plan_constraint(plan, table, partitioned, existing, leftover)
         plan['action'] = 'rebuild'
-        plan['steps'] = self._swap_steps(spec, table, partitioned, existing)
+        if plan['differences'] == ['valid'] and partitioned and self._usable(existing):
+            # an interrupted build of a partitioned index: complete it in place
+            self._tree(plan, name, *args, roots=[name, tmp], nodes={})
+            if leftover:
+                self._retire(plan, leftover, self._nodes_of(existing), 'dropped %s, left by an interrupted rebuild')
+            return plan
+        if leftover and not self._usable(leftover):
+            self._retire(plan, leftover, self._nodes_of(existing), 'dropped %s, left by an interrupted rebuild')
+        nodes = {}
+        self._tree(plan, tmp, *args, roots=[tmp, name], nodes=nodes)
+        self._swap(plan, existing, nodes, table['oid'])
         return plan
 
-    def _equivalents(self, table, wanted):
+    def _plan_absent(self, plan, existing, leftover):
+        spec = plan['spec']
+        schema, name = spec['schema'], spec['name']
+        if existing is not None:
+            if spec.get('table') and (existing['table_schema'], existing['table']) != (schema, spec['table']):
+                raise SpecError('index %s.%s is on table %s.%s, not %s' % (
+                    schema, name, existing['table_schema'], existing['table'], spec['table']))
+            if existing['constraint']:
+                plan.update(action='constraint_absent')
+                return plan
+            plan['action'] = 'drop'
+            plan['steps'].append(Step(drop_sql(schema, name, existing['partitioned'])))
+        ours = (leftover is not None and not leftover['constraint'] and leftover['parent'] is None
+                and (existing is None or leftover['table_oid'] == existing['table_oid'])
+                and (not spec.get('table') or (leftover['table_schema'], leftover['table']) == (schema, spec['table'])))
+        if ours:
+            self._drop(plan, leftover, 'dropped %s, left by an interrupted rebuild')
+            if plan['action'] == 'unchanged':
+                plan['action'] = 'resume'
+        return plan
+
+    def _swap(self, plan, existing, nodes, table_oid):
+        """Carry over what hangs on the old index, drop it, rename the new
+        one into place. A partitioned swap is one transaction; a plain one
+        drops the old index CONCURRENTLY, which no transaction can hold."""
+        spec = plan['spec']
+        carry = self._carry(plan, existing, nodes)
+        self._drop_later(existing)
+        renames = self._renames(nodes, table_oid, spec['name'])
+        drop = drop_sql(spec['schema'], spec['name'], existing['partitioned'])
+        if existing['partitioned']:
+            plan['steps'].append(Step([sql for statements in carry for sql in statements] + [drop] + renames,
+                                      keeps_new=True))
+            return
+        for statements in carry:
+            plan['steps'].append(Step(statements, keeps_new=True))
+        plan['steps'].append(Step(drop, keeps_new=True))
+        plan['steps'].append(Step(renames, keeps_new=True))
+
+    def _drop_later(self, row):
+        for node in index_tree(self.cur, row['oid']):
+            self.dropping.add(node['oid'])
+
+    def _equivalents(self, table, exclude=()):
         """Valid indexes of the table with the wanted definition under other
         names (Odoo may already have one)."""
         self.cur.execute('SELECT c.relname, pg_get_indexdef(c.oid) FROM pg_index i '
                          'JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = %s AND i.indisvalid '
                          'ORDER BY c.relname', (table['oid'],))
         return [name for name, definition in self.cur.fetchall()
-                if not compare(wanted, parse_indexdef(definition))]
+                if name not in exclude and not compare(self.wanted, parse_indexdef(definition))]
 
-    def _swap_steps(self, spec, table, partitioned, existing):
-        """Build beside, drop the old index, rename the new one into place."""
-        schema, name = spec['schema'], spec['name']
-        tmp = temp_name(name)
-        steps, renames = build_steps(self.cur, spec, tmp, name, schema, table['oid'], partitioned)
-        steps.append(Step(drop_sql(schema, name, existing['partitioned']), drops_original=True))
-        steps.append(Step('ALTER INDEX %s RENAME TO %s' % (
-            quote_qualified(schema, tmp, 'index'), quote_ident(name))))
-        for part_schema, built, wanted in renames:
-            steps.append(Step('ALTER INDEX %s RENAME TO %s' % (
-                quote_qualified(part_schema, built, 'index'), quote_ident(wanted))))
-        return steps
-
-    def _plan_constraint(self, plan, table, partitioned):
-        spec, existing = plan['spec'], plan['existing']
+    def _plan_constraint(self, plan, table, partitioned, existing, leftover):
+        spec = plan['spec']
         constraint = existing['constraint']
         if not spec['allow_constraint_rebuild']:
             plan['action'] = 'constraint_drift'
+            plan['steps'] = []  # partition-index renames are not worth a change here
+            plan['leftovers'] = []
             return plan
         self.cur.execute("SELECT count(*) FROM pg_constraint WHERE conindid = %s AND contype = 'f'",
                          (existing['oid'],))
@@ -588,43 +844,53 @@ class IndexRun:
             raise SpecError('index %s backs constraint %s: the spec must use the constraint name'
                             % (spec['name'], constraint['name']))
         tmp = temp_name(spec['name'])
-        steps, _renames = build_steps(self.cur, spec, tmp, tmp, spec['schema'], table['oid'], False)
+        if leftover and not self._usable(leftover):
+            self._retire(plan, leftover, self._nodes_of(existing), 'dropped %s, left by an interrupted rebuild')
+        nodes = {}
+        self._tree(plan, tmp, spec['schema'], spec['table'], table['oid'], False, None, [tmp], nodes)
+        for statements in self._carry(plan, existing, nodes):
+            plan['steps'].append(Step(statements, keeps_new=True))
         # USING INDEX renames the new index to the constraint name.
-        steps.append(Step('ALTER TABLE %s DROP CONSTRAINT %s, ADD CONSTRAINT %s %s USING INDEX %s' % (
+        swap = ['ALTER TABLE %s DROP CONSTRAINT %s, ADD CONSTRAINT %s %s USING INDEX %s' % (
             quote_qualified(spec['schema'], spec['table'], 'table'), quote_ident(constraint['name']),
             quote_ident(constraint['name']), 'PRIMARY KEY' if constraint['type'] == 'p' else 'UNIQUE',
-            quote_ident(tmp)), drops_original=True))
+            quote_ident(tmp))]
+        comment = constraint_comment(self.cur, existing)
+        if comment is not None:
+            swap.append(constraint_comment_sql(spec['schema'], spec['table'], constraint['name'], comment))
+            plan['carried'].append('constraint comment')
+        plan['steps'].append(Step(swap, keeps_new=True))
         plan['action'] = 'rebuild'
-        plan['steps'] = steps
         return plan
 
     # -- applying --------------------------------------------------------
     def apply(self, plan):
         if not plan['steps']:
             return
-        created, original_dropped = [], False
+        created, keep_new = [], False
         started = time.monotonic()
         for step in plan['steps']:
             if step.creates:
                 created.append(step.creates)
             try:
-                self.execute(step.sql, plan['display'], creates=step.creates)
+                self.execute(step, plan['display'], creates=step.creates)
             except RunFailed as exc:
-                raise RunFailed(str(exc) + self._cleanup(created, original_dropped))
-            original_dropped = original_dropped or step.drops_original
+                raise RunFailed(str(exc) + self._cleanup(created, keep_new))
+            keep_new = keep_new or step.keeps_new
         self.result['timings'][plan['display']] = round(time.monotonic() - started, 3)
 
-    def _cleanup(self, created, original_dropped):
+    def _cleanup(self, created, keep_new):
         """Drop what a failed plan built, parents first (that drops the
         partition indexes attached to them). A valid replacement is kept
-        once the original is gone, so the table keeps an index."""
+        once it carries what hung on the original or the original is gone:
+        the next run finishes the swap."""
         notes = []
         for schema, name, partitioned in created:
             found = find_index(self.cur, schema, name)
             if found is None:
                 continue
-            if original_dropped and found['valid']:
-                notes.append('kept valid %s.%s' % (schema, name))
+            if keep_new and found['valid']:
+                notes.append('kept valid %s.%s, the next run finishes the swap' % (schema, name))
                 continue
             error = self.drop_leftover(schema, name, partitioned)
             if error:
@@ -657,8 +923,13 @@ class IndexRun:
                 differences=plan['differences']))
             self.module.warn('index %s backs constraint %s and differs from its spec (%s); left alone' % (
                 name, plan['existing']['constraint']['name'], ', '.join(plan['differences'])))
-        else:
+        elif action == 'unchanged':
             self.result['unchanged'].append(name)
+        if plan['leftovers']:
+            self.result['resumed'].append(name)
+            self.result['leftovers'][name] = plan['leftovers']
+        if plan['carried']:
+            self.result['carried'][name] = sorted(set(plan['carried']))
         if plan['differences']:
             self.result['differences'][name] = plan['differences']
             if 'valid' in plan['differences'] and action == 'rebuild':
@@ -675,7 +946,7 @@ def _diff(plans):
     before = [p['before'] for p in plans if p['before']]
     after = []
     for plan in plans:
-        if plan['action'] in ('create', 'rebuild'):
+        if plan['action'] in ('create', 'rebuild') or (plan['action'] == 'resume' and not plan['before']):
             after.append(plan['after'])
         elif plan['action'] != 'drop' and plan['before']:
             after.append(plan['before'])
@@ -732,7 +1003,7 @@ def main():
         if module.check_mode:
             for plan in plans:
                 run.record(plan)
-            run.result['queries'] = [step.sql for p in plans for step in p['steps']]
+            run.result['queries'] = [sql for p in plans for step in p['steps'] for sql in step.statements]
             module.exit_json(changed=changed, **dict(run.result, **extra))
 
         for plan in plans:

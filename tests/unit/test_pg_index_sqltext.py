@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import REPO  # noqa: F401  (module_utils path set up by conftest)
 from ansible.module_utils.odoo_scale_index import SpecError, check_fragment
 from ansible.module_utils.odoo_scale_pg import (
     SqlTextError,
