@@ -19,6 +19,12 @@ description:
     that mention those tables.
   - Read only - it never changes anything, so it runs the same in check mode and on a hot
     standby (where the scan counters are the standby's own).
+  - "Scan counters are per server: reads sent to a replica count only there. An index is reported
+    unused only when its scans summed over this server and every replica in O(replicas) are zero;
+    each unused entry lists the servers consulted (RV(report.unused[].scans_by_server)) and the
+    ones that were not (RV(report.unused[].replicas_not_consulted)): a replica of O(replicas)
+    that could not be reached, or, when O(replicas) is empty, every standby this server streams
+    to (C(pg_stat_replication)). Replicas are matched by schema and index name."
   - Bloat is estimated from pg_stats with the well-known B-tree page arithmetic of
     pgsql-bloat-estimation (no extension, no index scan); run ANALYZE first for fresh figures.
 version_added: "1.0.0"
@@ -51,6 +57,43 @@ options:
     description: How many statements to list per sequential-scan heavy table (pg_stat_statements).
     type: int
     default: 5
+  replicas:
+    description:
+      - Replicas (or any other servers that take reads for this database) whose
+        C(pg_stat_all_indexes.idx_scan) counters are added to this server's before an index is
+        called unused. Each entry takes the connection options of this module; the ones not given
+        default to this module's own (so usually only O(replicas[].login_host) and
+        O(replicas[].login_port) are needed).
+      - A replica that cannot be reached does not fail the report; it is listed in
+        RV(report.replicas) with its error, and in RV(report.unused[].replicas_not_consulted).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Label used in the report; defaults to host:port.
+        type: str
+      login_host:
+        description: Host of the replica.
+        type: str
+      login_port:
+        description: Port of the replica.
+        type: int
+      login_user:
+        description: User on the replica.
+        type: str
+      login_password:
+        description: Password on the replica.
+        type: str
+      login_unix_socket:
+        description: Unix socket directory of the replica.
+        type: str
+      login_db:
+        description: Database on the replica (the same database as O(login_db) by default).
+        type: str
+      connect_timeout:
+        description: Connection timeout in seconds.
+        type: int
 requirements:
   - psycopg2
 '''
@@ -65,6 +108,13 @@ EXAMPLES = r'''
 - name: Show it
   ansible.builtin.debug:
     msg: "{{ index_report.text }}"
+
+- name: Count the reads the hot standby serves too
+  pg_index_report:
+    login_db: odoo
+    replicas:
+      - name: replica1
+        login_host: 10.0.0.12
 '''
 
 RETURN = r'''
@@ -74,7 +124,18 @@ report:
   type: dict
   contains:
     unused:
-      description: Indexes never scanned since stats_reset (schema, table, index, size, definition).
+      description:
+        - Indexes never scanned since stats_reset on any server consulted (schema, table, index,
+          size, definition, scans, scans_by_server, replicas_consulted, replicas_not_consulted).
+        - C(scans_by_server) maps C(primary) (this server) and each replica consulted to its
+          C(idx_scan); C(replicas_not_consulted) names replicas whose reads are not counted.
+      type: list
+    replicas:
+      description: Each replica of O(replicas) (name, consulted, error, standby, stats_reset).
+      type: list
+    replicas_not_consulted:
+      description: Replicas whose scans are not counted in RV(report.unused) (unreachable, or
+        streaming from this server while O(replicas) is empty).
       type: list
     duplicate:
       description: Groups of identical indexes on one table (table, indexes, size, definition).
@@ -113,6 +174,7 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.odoo_scale_pg import (
+    connect,
     first_line,
     in_recovery,
     module_connect,
@@ -230,6 +292,73 @@ SELECT queryid, calls, round(%(total)s::numeric, 1)::float8, round(%(mean)s::num
 """
 
 
+# idx_scan of every index, read on a replica.
+REPLICA_SCANS_SQL = """
+SELECT schemaname, indexrelname, idx_scan FROM pg_stat_all_indexes
+ WHERE schemaname NOT IN ('pg_catalog', 'information_schema') AND schemaname !~ '^pg_toast'
+"""
+
+# Standbys streaming from this server, as labels for the report.
+STANDBYS_SQL = """
+SELECT coalesce(nullif(application_name, ''), 'standby') || '@' || coalesce(host(client_addr), 'local socket')
+  FROM pg_stat_replication ORDER BY 1
+"""
+
+STATS_RESET_SQL = 'SELECT stats_reset::text FROM pg_stat_database WHERE datname = current_database()'
+
+REPLICA_CONNECTION_KEYS = ('login_host', 'login_port', 'login_user', 'login_password', 'login_unix_socket',
+                           'login_db', 'connect_timeout')
+
+
+def replica_label(replica, params):
+    if replica.get('name'):
+        return replica['name']
+    where = params.get('login_unix_socket') or params.get('login_host') or 'local socket'
+    return '%s:%s' % (where, params.get('login_port'))
+
+
+def read_replica(params, replica):
+    """idx_scan per (schema, index) on one replica, or why it could not be read."""
+    conn_params = dict((key, params.get(key)) for key in REPLICA_CONNECTION_KEYS)
+    given = dict((key, replica.get(key)) for key in REPLICA_CONNECTION_KEYS if replica.get(key) not in (None, ''))
+    if 'login_host' in given or 'login_unix_socket' in given:
+        conn_params.update(login_host='', login_unix_socket='')
+    conn_params.update(given)
+    out = dict(name=replica_label(replica, conn_params), consulted=False, error=None, standby=None,
+               stats_reset=None, scans={})
+    try:
+        conn = connect(conn_params)
+    except Exception as exc:  # psycopg2 and socket errors alike: reported, not fatal
+        out['error'] = first_line(exc)
+        return out
+    try:
+        cur = conn.cursor()
+        cur.execute('SET default_transaction_read_only = on')
+        cur.execute(REPLICA_SCANS_SQL)
+        out['scans'] = dict(((schema, index), scans or 0) for schema, index, scans in cur.fetchall())
+        cur.execute(STATS_RESET_SQL)
+        row = cur.fetchone()
+        out['stats_reset'] = row[0] if row else None
+        out['standby'] = in_recovery(cur)
+        out['consulted'] = True
+    except psycopg2.Error as exc:
+        out['error'] = first_line(exc)
+    finally:
+        conn.close()
+    return out
+
+
+def add_replica_scans(indexes, replicas, not_consulted):
+    """Sum each index's scans over this server and the replicas read."""
+    consulted = [r for r in replicas if r['consulted']]
+    for ix in indexes:
+        by_server = {'primary': ix['scans']}
+        for replica in consulted:
+            by_server[replica['name']] = replica['scans'].get((ix['schema'], ix['index']), 0)
+        ix.update(scans=sum(by_server.values()), scans_by_server=by_server,
+                  replicas_consulted=[r['name'] for r in consulted], replicas_not_consulted=list(not_consulted))
+
+
 def collect_indexes(cur, args):
     cur.execute(INDEXES_SQL, args)
     keys = ('schema', 'table', 'index', 'method', 'indkey', 'nkeyatts', 'exprs', 'predicate',
@@ -248,7 +377,8 @@ def _brief(ix, *extra):
 
 def find_unused(indexes, min_size):
     # Unique and constraint indexes enforce something even when never read.
-    return [_brief(ix, 'scans') for ix in indexes
+    return [_brief(ix, 'scans', 'scans_by_server', 'replicas_consulted', 'replicas_not_consulted')
+            for ix in indexes
             if ix['has_stats'] and ix['scans'] == 0 and ix['valid'] and not ix['unique']
             and not ix['constraint'] and ix['size'] >= min_size]
 
@@ -347,6 +477,12 @@ def render_text(report, dbname):
     mb = 1024.0 * 1024.0
     lines = ['Index report for database %s%s (statistics since %s)' % (
         dbname, ' on a standby' if report['standby'] else '', report['stats_reset'] or 'cluster start')]
+    consulted = [r['name'] for r in report['replicas'] if r['consulted']]
+    if consulted:
+        lines.append('Index scans summed over primary and %s' % ', '.join(consulted))
+    if report['replicas_not_consulted']:
+        lines.append('Replicas NOT consulted (their reads are not counted, "unused" may be wrong): %s'
+                     % ', '.join(report['replicas_not_consulted']))
 
     def section(title, rows, fmt):
         lines.append('')
@@ -354,7 +490,10 @@ def render_text(report, dbname):
         lines.extend('  ' + fmt(r) for r in rows)
 
     section('Unused indexes', report['unused'],
-            lambda r: '%s.%s on %s: %.1f MB, never scanned' % (r['schema'], r['index'], r['table'], r['size'] / mb))
+            lambda r: '%s.%s on %s: %.1f MB, never scanned on %s%s' % (
+                r['schema'], r['index'], r['table'], r['size'] / mb, ', '.join(sorted(r['scans_by_server'])),
+                ' (not consulted: %s)' % ', '.join(r['replicas_not_consulted'])
+                if r['replicas_not_consulted'] else ''))
     section('Duplicate indexes', report['duplicate'],
             lambda r: '%s.%s: %s are identical' % (r['schema'], r['table'], ', '.join(r['indexes'])))
     section('Overlapping indexes', report['overlapping'],
@@ -377,21 +516,30 @@ def render_text(report, dbname):
     return '\n'.join(lines) + '\n'
 
 
-def build_report(cur, params):
+def build_report(cur, params, replicas=()):
+    """replicas: read_replica() results."""
     args = dict(schemas=params['schemas'], min_size=params['min_size'],
                 bloat_min_percent=params['bloat_min_percent'],
                 seq_scan_min_rows=params['seq_scan_min_rows'],
                 seq_scan_min_count=params['seq_scan_min_count'])
     indexes = collect_indexes(cur, args)
+    not_consulted = [r['name'] for r in replicas if not r['consulted']]
+    if not replicas:
+        cur.execute(STANDBYS_SQL)
+        not_consulted = [row[0] for row in cur.fetchall()]
+    add_replica_scans(indexes, replicas, not_consulted)
     seq_heavy = find_seq_scan_heavy(cur, args)
     statements = top_statements(cur, seq_heavy, params['top_statements'])
-    cur.execute('SELECT stats_reset::text FROM pg_stat_database WHERE datname = current_database()')
+    cur.execute(STATS_RESET_SQL)
     stats_reset = cur.fetchone()[0]
     return dict(unused=find_unused(indexes, params['min_size']), duplicate=find_duplicates(indexes),
                 overlapping=find_overlapping(indexes), invalid=find_invalid(indexes),
                 bloat=find_bloat(cur, args), seq_scan_heavy=seq_heavy,
                 top_statements=statements or {}, pg_stat_statements=statements is not None,
-                stats_reset=stats_reset, standby=in_recovery(cur))
+                stats_reset=stats_reset, standby=in_recovery(cur),
+                replicas=[dict((k, r[k]) for k in ('name', 'consulted', 'error', 'standby', 'stats_reset'))
+                          for r in replicas],
+                replicas_not_consulted=not_consulted)
 
 
 def main():
@@ -403,18 +551,36 @@ def main():
         seq_scan_min_rows=dict(type='int', default=10000),
         seq_scan_min_count=dict(type='int', default=10),
         top_statements=dict(type='int', default=5),
+        replicas=dict(type='list', elements='dict', default=[], options=dict(
+            name=dict(type='str'),
+            login_host=dict(type='str'),
+            login_port=dict(type='int'),
+            login_user=dict(type='str'),
+            login_password=dict(type='str', no_log=True),
+            login_unix_socket=dict(type='str'),
+            login_db=dict(type='str'),
+            connect_timeout=dict(type='int'),
+        )),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     conn = module_connect(module)
+    replicas = [read_replica(module.params, replica) for replica in module.params['replicas']]
+    for replica in replicas:
+        if not replica['consulted']:
+            module.warn('index report: replica %s not consulted, its index scans are not counted: %s'
+                        % (replica['name'], replica['error']))
     try:
         cur = conn.cursor()
         # Read only, whatever the server's default says.
         cur.execute('SET default_transaction_read_only = on')
-        report = build_report(cur, module.params)
+        report = build_report(cur, module.params, replicas)
     except psycopg2.Error as exc:
         module.fail_json(msg='index report: %s' % first_line(exc))
     finally:
         conn.close()
+    if not module.params['replicas'] and report['replicas_not_consulted'] and report['unused']:
+        module.warn('index report: "unused" counts this server\'s scans only; standbys streaming from it (%s) '
+                    'were not consulted - list them in replicas' % ', '.join(report['replicas_not_consulted']))
     module.exit_json(changed=False, report=report, text=render_text(report, module.params['login_db']),
                      ansible_facts=dict(odoo_scale_index_report=report))
 

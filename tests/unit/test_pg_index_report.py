@@ -111,3 +111,85 @@ def test_report_schema_filter(staged, run):
     res = run('pg_index_report', report_args(staged, schemas=['elsewhere']))
     report = res['report']
     assert report['unused'] == report['duplicate'] == report['invalid'] == report['seq_scan_heavy'] == []
+
+
+def _wait(predicate, what, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError('timed out waiting for ' + what)
+
+
+@pytest.fixture
+def replica(pg, staged):
+    """A real hot standby of the session server (pg_basebackup -R,
+    streaming), with the staged database replayed on it."""
+    standby = pg.make_standby()
+    _server, dbname = staged
+    try:
+        _wait(lambda: standby.sql("SELECT to_regclass('report_unused')", dbname=dbname)[0][0], 'replay')
+        yield standby
+    finally:
+        standby.destroy()
+
+
+def _scan_on(server, dbname, index_column_value):
+    conn = server.connect(dbname)
+    with conn.cursor() as cur:
+        cur.execute('SET enable_seqscan = off')
+        cur.execute('SET enable_bitmapscan = off')
+        cur.execute('SELECT count(*) FROM report_t WHERE c = %s', (index_column_value,))
+    conn.close()  # flushes this backend's statistics
+
+
+def test_unused_counts_the_replica_reads(pg, staged, replica, run):
+    """report_unused is never read on the primary but is read on the
+    replica: listing the replica keeps it out of "unused"."""
+    _server, dbname = staged
+    _scan_on(replica, dbname, 'nothing')
+    _wait(lambda: (replica.sql("SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'report_unused'",
+                               dbname=dbname) or [(0,)])[0][0], 'replica statistics')
+    assert sql(staged, "SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'report_unused'") == [(0,)]
+    _wait(lambda: sql(staged, "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")[0][0] == 1,
+          'streaming')
+
+    alone = run('pg_index_report', report_args(staged))
+    assert not alone.failed, alone
+    unused = dict((u['index'], u) for u in alone['report']['unused'])
+    # without replicas, the index looks unused - and the report says the replica was not consulted
+    assert unused['report_unused']['replicas_not_consulted'] == alone['report']['replicas_not_consulted'] != []
+    assert unused['report_unused']['scans_by_server'] == {'primary': 0}
+    assert 'Replicas NOT consulted' in alone['text'] and 'not consulted' in alone['text']
+
+    args = report_args(staged, replicas=[dict(name='replica1', login_unix_socket=replica.sockdir,
+                                              login_port=replica.port)])
+    res = run('pg_index_report', args)
+    assert not res.failed, res
+    report = res['report']
+    assert report['replicas'][0]['name'] == 'replica1' and report['replicas'][0]['consulted']
+    assert report['replicas'][0]['standby'] is True
+    assert report['replicas_not_consulted'] == []
+    unused = dict((u['index'], u) for u in report['unused'])
+    assert 'report_unused' not in unused
+    # an index read nowhere is still unused, and the entry says where it looked
+    assert unused['report_dup1']['scans_by_server'] == {'primary': 0, 'replica1': 0}
+    assert unused['report_dup1']['replicas_consulted'] == ['replica1']
+    assert unused['report_dup1']['replicas_not_consulted'] == []
+    assert 'summed over primary and replica1' in res['text']
+
+
+def test_an_unreachable_replica_is_named_per_index(staged, run):
+    from pgserver import free_port
+    args = report_args(staged, replicas=[dict(login_host='127.0.0.1', login_port=free_port(), connect_timeout=2)])
+    res = run('pg_index_report', args)
+    assert not res.failed, res
+    report = res['report']
+    label = report['replicas'][0]['name']
+    assert label.startswith('127.0.0.1:') and not report['replicas'][0]['consulted']
+    assert report['replicas'][0]['error'] and '\n' not in report['replicas'][0]['error']
+    assert report['replicas_not_consulted'] == [label]
+    assert all(u['replicas_not_consulted'] == [label] for u in report['unused'])
+    assert 'report_unused' in names(report['unused'])
+    assert any('not consulted' in str(w) for w in res.get('warnings', [])), res.get('warnings')
