@@ -36,6 +36,9 @@ options:
     description: Connection timeout in seconds.
     type: int
     default: 10
+notes:
+  - The session pins C(standard_conforming_strings = on) and client encoding UTF8, whatever the
+    server, database or role defaults are, so the literals the module writes read back exactly.
 requirements:
   - psycopg2 on the target host
 '''

@@ -19,11 +19,24 @@ description:
     expressions, operator classes, sort order, INCLUDE columns, storage parameters and the
     WHERE predicate are all checked, whatever the index is called. The tablespace is
     compared when the spec names one.
-  - On drift the new definition is built CONCURRENTLY under a temporary name, the old index
-    is dropped CONCURRENTLY and the new one renamed, so the table never lacks the index.
+  - On drift the new definition is built CONCURRENTLY under a temporary name (C(<name>_osnew)),
+    what hangs on the old index is carried over to the new one, the old index is dropped and the
+    new one renamed, so the table never lacks the index.
+  - "Carried over: the replica identity (C(ALTER TABLE ... REPLICA IDENTITY USING INDEX), so a
+    published table keeps accepting UPDATEs), the CLUSTER mark and the comment, per partition for a
+    partitioned index, and the constraint's comment for a constraint rebuild. They are moved before
+    the old index is dropped. When the new definition cannot take them over (a partial, non-unique
+    or hash index as replica identity, a partial or hash index as CLUSTER index) the rebuild is
+    refused with a one-line reason before anything changes (tried on a shadow table first)."
   - INVALID indexes (left by a failed C(CREATE INDEX CONCURRENTLY)) are rebuilt, and the
     module never leaves an invalid index of its own behind - if a build fails it drops what
     it made and fails with a one-line message.
+  - "A run interrupted anywhere is finished by the next one: an index of ours (the spec's name,
+    C(<name>_osnew), or a partition index named after either) that has the wanted definition is
+    completed and used - renamed into place, missing partitions built and attached, an
+    interrupted partitioned build completed in place - and one that cannot be used is dropped
+    after what it carries is moved. Such runs are reported in RV(resumed) and RV(leftovers). A
+    valid replacement is kept when a later step fails (the next run finishes the swap)."
   - Partitioned tables are indexed with C(CREATE INDEX ... ON ONLY) on the parent, a
     CONCURRENTLY build on each partition (recursively) and C(ALTER INDEX ... ATTACH PARTITION),
     so no partition is write-locked during a build.
@@ -36,7 +49,53 @@ description:
   - Indexes that back a constraint are reported in RV(constraint_drift) and left alone.
   - On a hot standby it changes nothing and reports RV(standby).
   - Check mode returns the exact SQL it would run; diff mode shows the definitions before
-    and after.
+    and after. Check mode runs only the validation transaction, which is always rolled back.
+  - "One statement per fragment, whatever it contains: O(where) and every expression of
+    O(columns) are lexed the way PostgreSQL's scanner reads them ('' and E'' strings, B''/X''/N''/U&''
+    strings and their continuation lines, quoted identifiers, dollar quotes, -- and nested /* */
+    comments) and refused, with a one-line error before anything changes, if they hold a ';' or a
+    comment outside a literal or parentheses that do not balance; so they cannot leave the
+    parentheses the module puts them in. Names, columns, operator classes, collations, INCLUDE
+    columns and the tablespace are always sent as quoted identifiers, storage parameter names must
+    be plain words and their values are sent as literals (E'' when they hold a backslash). The
+    session pins C(standard_conforming_strings = on) and UTF8, whatever the database or role say.
+    Finally every statement is checked to lex as one statement and sent with libpq's
+    C(PQexecParams) on psycopg2's own connection: the extended query protocol, where the server
+    refuses a string holding a second command before running any of it. There is no
+    multi-statement string anywhere, in check mode either."
+  - "Locks, step by step (PostgreSQL 15), and what other sessions see:"
+  - "Validation (every run, check mode too): one transaction, always rolled back, that creates an
+    empty temporary copy of the table (ACCESS SHARE on the table) and builds the spec's index
+    there. Readers and writers are not blocked."
+  - "C(CREATE INDEX CONCURRENTLY) (plain table or one partition): SHARE UPDATE EXCLUSIVE on the
+    table for the whole build. Reads and writes go on; other DDL, VACUUM and another build on that
+    table wait. It waits, blocking nobody, for the transactions writing the table when it started
+    and then for every older snapshot to end. The new index serves no query until it is valid."
+  - "C(CREATE INDEX ... ON ONLY) (partitioned parent): SHARE on the partitioned table for an
+    instant (no rows are read); writes into the partitioned table wait for that instant.
+    C(ALTER INDEX ... ATTACH PARTITION): ACCESS EXCLUSIVE on the parent index and the partition's
+    new index, ACCESS SHARE on the tables; queries planned against that partition wait for the
+    instant it takes."
+  - "Carry-over, only when the old index has them, one transaction per table:
+    C(ALTER TABLE ... REPLICA IDENTITY USING INDEX) takes ACCESS EXCLUSIVE on the table for an
+    instant (its readers and writers wait); C(ALTER TABLE ... CLUSTER ON) and C(COMMENT ON INDEX)
+    take SHARE UPDATE EXCLUSIVE and block no reader or writer."
+  - "Swap on a plain table: C(DROP INDEX CONCURRENTLY) of the old index (SHARE UPDATE EXCLUSIVE on
+    the table; it waits for the transactions that may still use the old index and blocks no reader
+    or writer), then C(ALTER INDEX ... RENAME) (SHARE UPDATE EXCLUSIVE on the new index only,
+    blocks no reader or writer). Between the two, queries use the new index under its temporary
+    name."
+  - "Swap on a partitioned table, one transaction: the carry-over, C(DROP INDEX) of the old
+    partitioned index (ACCESS EXCLUSIVE on the partitioned table and every partition; readers and
+    writers of the whole table wait for that instant) and the renames; other sessions see the old
+    tree or the new one, never neither."
+  - "Constraint rebuild (O(allow_constraint_rebuild)), one transaction:
+    C(ALTER TABLE ... DROP CONSTRAINT ..., ADD CONSTRAINT ... USING INDEX) and the constraint's
+    comment: ACCESS EXCLUSIVE on the table for an instant."
+  - "O(state=absent): C(DROP INDEX CONCURRENTLY), or a plain C(DROP INDEX) for a partitioned index
+    (ACCESS EXCLUSIVE on the table and its partitions for an instant)."
+  - "Every lock wait is bounded by O(lock_timeout) and retried O(lock_retries) times: a statement
+    queued behind a long transaction would otherwise hold up every session queued after it."
 version_added: "1.0.0"
 extends_documentation_fragment:
   - odoo_scale_pg
@@ -151,9 +210,13 @@ options:
     type: str
     default: 60s
 notes:
-  - Statements run in autocommit mode; C(CONCURRENTLY) never runs in a transaction block.
+  - Statements run in autocommit mode; C(CONCURRENTLY) never runs in a transaction block. Only the
+    carry-over, the partitioned swap and the constraint swap group a few short statements in one
+    transaction.
   - Dropping a partitioned index cannot be done CONCURRENTLY; it takes a short ACCESS EXCLUSIVE
     lock bounded by O(lock_timeout).
+  - The lock levels above were read from C(pg_locks) on PostgreSQL 15. Renaming an index takes
+    SHARE UPDATE EXCLUSIVE since PostgreSQL 12 (ACCESS EXCLUSIVE before).
   - An index of the same definition under another name is reported in RV(equivalent_existing) and
     a warning; the spec's index is still built beside it.
 requirements:
@@ -204,6 +267,23 @@ rebuilt:
   returned: always
   type: list
   elements: str
+resumed:
+  description: Specs for which something an interrupted earlier run left was finished or dropped
+    (see RV(leftovers)).
+  returned: always
+  type: list
+  elements: str
+leftovers:
+  description: For each spec in RV(resumed), what was done with the leftovers.
+  returned: always
+  type: dict
+  sample: {odoo_scale_sol_order: ["renamed public.odoo_scale_sol_order_osnew, left by an interrupted rebuild, to odoo_scale_sol_order"]}
+carried:
+  description: For each rebuilt index, what was moved from the old index to the new one (replica
+    identity, cluster mark, comment, constraint comment).
+  returned: always
+  type: dict
+  sample: {odoo_scale_sol_order: [comment, replica identity]}
 dropped:
   description: Indexes dropped (O(state=absent)).
   returned: always
@@ -257,7 +337,8 @@ sizes:
   returned: always
   type: dict
 queries:
-  description: The statements executed, or in check mode the exact statements that would be.
+  description: The statements executed, or in check mode the exact statements that would be
+    (C(BEGIN) and C(COMMIT) around the steps that run in one transaction).
   returned: always
   type: list
   elements: str
