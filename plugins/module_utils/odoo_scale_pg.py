@@ -97,7 +97,11 @@ def check_identifier(name, what='identifier'):
         raise IdentifierError('%s must be a non-empty string, got %r' % (what, name))
     if '\x00' in name:
         raise IdentifierError('%s %r contains a NUL byte' % (what, name))
-    if len(name.encode('utf-8')) > MAX_IDENTIFIER_BYTES:
+    try:
+        size = len(name.encode('utf-8'))
+    except UnicodeEncodeError:
+        raise IdentifierError('%s %r is not valid Unicode text' % (what, name))
+    if size > MAX_IDENTIFIER_BYTES:
         raise IdentifierError('%s %r is longer than %d bytes (PostgreSQL would truncate it)'
                               % (what, name, MAX_IDENTIFIER_BYTES))
     return name
@@ -124,6 +128,10 @@ def quote_literal(value):
     text = str(value)
     if '\x00' in text:
         raise IdentifierError('literal %r contains a NUL byte' % text)
+    try:
+        text.encode('utf-8')
+    except UnicodeEncodeError:
+        raise IdentifierError('literal %r is not valid Unicode text' % text)
     body = text.replace("'", "''")
     if '\\' in text:
         return "E'" + body.replace('\\', '\\\\') + "'"
@@ -202,6 +210,12 @@ def sql_lex(text):
     keyword or bare identifier), number, param or op (one other character).
     Raises SqlTextError for unterminated quotes and comments and for
     control characters outside literals."""
+    if '\x00' in text:
+        raise SqlTextError('contains a NUL character')
+    try:
+        text.encode('utf-8')
+    except UnicodeEncodeError:
+        raise SqlTextError('is not valid Unicode text (lone surrogate)')
     tokens = []
     pos, n = 0, len(text)
     while pos < n:

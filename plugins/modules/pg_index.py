@@ -817,7 +817,7 @@ class IndexRun:
             if leftover and self._usable(leftover):
                 # interrupted after the old index was dropped: finish the new one and rename it
                 self._tree(plan, tmp, *args, roots=[tmp, name], nodes=nodes)
-                plan['steps'].append(Step(self._renames(nodes, table['oid'], name), keeps_new=True))
+                plan['steps'].append(Step(self._renames(nodes, table['oid'], name), keeps_new=True))  # never empty
                 plan['action'] = 'resume'
                 plan['leftovers'].append('renamed %s.%s, left by an interrupted rebuild, to %s' % (schema, tmp, name))
                 return plan
@@ -890,7 +890,8 @@ class IndexRun:
         for statements in carry:
             plan['steps'].append(Step(statements, keeps_new=True))
         plan['steps'].append(Step(drop, keeps_new=True))
-        plan['steps'].append(Step(renames, keeps_new=True))
+        if renames:  # never empty: the new index is built as <name>_osnew
+            plan['steps'].append(Step(renames, keeps_new=True))
 
     def _drop_later(self, row):
         for node in index_tree(self.cur, row['oid']):

@@ -167,3 +167,14 @@ def test_include_tablespace_method_values_stay_inert(tables, run):
                                         columns=['id'], **kw))
         assert res.failed and '\n' not in res['msg'], (kw, res)
         assert victim_alive(tables)
+
+
+@pytest.mark.parametrize('kw, what', [
+    (dict(where="email = 'a\x00'); DROP TABLE victim; --"), 'NUL'),
+    (dict(storage_parameters={'fillfactor': '\udc80'}), 'not valid Unicode'),
+])
+def test_unsendable_text_is_refused_in_one_line(tables, run, kw, what):
+    spec = dict(dict(name='odoo_scale_inj', table='sale_order_line', columns=['id']), **kw)
+    res = run('pg_index', make_args(tables, **spec))
+    assert res.failed and '\n' not in res['msg'] and what in res['msg'], res
+    assert victim_alive(tables) and user_indexes(tables) == ['sale_order_line_pkey']

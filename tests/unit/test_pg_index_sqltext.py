@@ -48,6 +48,8 @@ def tables(db):
     ('"a = 1', 'unterminated'),
     ('a = 1\x0b', 'control character'),
     ('a = 1\x0c', 'control character'),
+    ("a = 'x\x00y'", 'NUL'),
+    ("a = '\udc80'", 'not valid Unicode'),
 ])
 def test_check_fragment_refuses(text, why):
     with pytest.raises(SpecError, match='where') as info:
