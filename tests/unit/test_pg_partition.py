@@ -187,7 +187,7 @@ def test_rows_in_default_moved_when_time_advances(db, run):
     assert res['changed'] is True
     moved = {a['partition']: a for a in res['attached_from_default']}
     assert moved['public.iot_p2027_01']['rows'] == 50
-    assert moved['public.iot_p2027_01']['batches'] >= 50 // 7
+    assert moved['public.iot_p2027_01']['lock'] == 'ACCESS EXCLUSIVE on the parent'
     assert moved['public.iot_p2027_03']['rows'] == 20
     assert 'public.iot_p2027_02' in res['created'] and 'public.iot_p2027_02' not in moved
     assert set(moved) == {'public.iot_p2027_01', 'public.iot_p2027_03'}
@@ -205,8 +205,15 @@ def test_rows_in_default_moved_when_time_advances(db, run):
     # The primary key index was attached, not duplicated.
     idx = server.sql("SELECT count(*) FROM pg_index WHERE indrelid = 'iot_p2027_01'::regclass", dbname=name)
     assert idx[0][0] == 1
-    # Batches: the batch statement is LIMITed by move_batch_size.
-    assert any('LIMIT 7' in q for q in res['queries'])
+    # Each range moves in the transaction that attaches its partition,
+    # under ACCESS EXCLUSIVE on the parent, with FK/ordinary triggers off.
+    q = res['queries']
+    lock = q.index('LOCK TABLE ONLY "public"."iot" IN ACCESS EXCLUSIVE MODE')
+    move = next(i for i, s in enumerate(q) if s.startswith('WITH moved AS (DELETE FROM "public"."iot_default"'))
+    attach = next(i for i, s in enumerate(q) if s.startswith('ALTER TABLE "public"."iot" ATTACH PARTITION '
+                                                              '"public"."iot_p2027_01"'))
+    assert q[lock - 2] == 'BEGIN' and lock < move < attach and 'COMMIT' not in q[lock:attach]
+    assert q[move - 1] == 'SET LOCAL session_replication_role = replica'
     assert iot(db, run, premake=1, move_batch_size=7, now='2027-02-10', retention='24 months')['changed'] is False
 
 
@@ -368,7 +375,8 @@ def test_check_mode_changes_nothing_and_lists_sql(db, run):
     assert partitions(db, 'iot') == before
     assert count(db, 'iot_default') == 1
     q = res['queries']
-    assert 'CREATE TABLE "public"."iot_p2027_01" (LIKE "public"."iot" INCLUDING ALL EXCLUDING IDENTITY)' in q
+    assert ('CREATE TABLE "public"."iot_p2027_01" (LIKE "public"."iot" INCLUDING ALL EXCLUDING IDENTITY '
+            'EXCLUDING INDEXES)') in q
     assert any(s.startswith('ALTER TABLE "public"."iot" ATTACH PARTITION "public"."iot_p2027_01" FOR VALUES '
                             "FROM ('2027-01-01 00:00:00') TO ('2027-02-01 00:00:00')") for s in q)
     assert any(s.startswith('WITH moved AS (DELETE FROM "public"."iot_default"') for s in q)
@@ -486,6 +494,17 @@ def test_bad_second_table_blocks_first(db, run):
     assert partitions(db, 't') == {}
 
 
+@pytest.mark.parametrize('option,value,needle', [
+    ('lock_retries', -1, 'lock_retries must be an integer >= 0'),
+    ('lock_timeout', "5s'; DROP TABLE t; --", 'lock_timeout'),
+    ('move_batch_size', 0, 'move_batch_size must be an integer >= 1'),
+    ('timezone', "UTC'; --", 'timezone'),
+])
+def test_bad_option_values(db, run, option, value, needle):
+    assert needle in _bad(db, run, PART, parent='t', column='k', **{option: value})
+    assert partitions(db, 't') == {}
+
+
 def test_bad_name_pattern_token(db, run):
     assert 'token' in _bad(db, run, PART, parent='t', column='k', name_pattern='{parent}_{YYYYMM}')
 
@@ -559,11 +578,14 @@ def test_busy_parent_fails_fast_under_lock_timeout_then_resumes(db, run):
             # EXCLUSIVE lets planning read the default partition but blocks
             # the row moves out of it.
             cur.execute('LOCK TABLE iot_default IN EXCLUSIVE MODE')
-            res = iot(db, run, premake=1, now='2027-01-10', lock_timeout='300ms')
+            res = iot(db, run, premake=1, now='2027-01-10', lock_timeout='300ms', lock_retries=1)
         assert res.failed
         assert 'lock timeout' in res['msg'] and '\n' not in res['msg']
         assert res['changed'] is True
-        assert res['queries'][0].startswith('CREATE TABLE "public"."iot_p2027_01" (LIKE')
+        assert res['queries'][2].startswith('CREATE TABLE "public"."iot_p2027_01" (LIKE')
+        # Tried twice (lock_retries=1), each attempt rolled back.
+        assert res['queries'].count('LOCK TABLE "public"."iot_default" IN ACCESS EXCLUSIVE MODE') == 2
+        assert res['queries'].count('ROLLBACK') == 2
         assert 'iot_p2027_01' not in partitions(db, 'iot')
     finally:
         blocker.rollback()
