@@ -10,9 +10,15 @@ Figures:
   scale     - daily interval with a wide retention window, 10 / 100 / 1000
               partitions: creation and no-op re-run times (ours, and
               pg_partman's for the same set of partitions).
-  move      - rows waiting in the default partition moved into a new
-              partition in batches (ours only: pg_partman 4.7 refuses to
-              create a partition while the default holds its rows).
+  move      - rows waiting in the default partition moved into their new
+              partition while writers insert through the parent and a
+              reader counts it in a loop, ours (pg_partition) against
+              pg_partman 4.7's partition_data_proc: rows moved per second,
+              inserts failed (bar: 0), the longest an insert waited, the
+              longest a reader query waited, and the longest time the
+              reader saw fewer rows than it had seen before (bar: never).
+              Also whether rows of a table referencing the parent with ON
+              DELETE CASCADE survived the move.
 
 Usage: python bench/partitions.py [--small] [--out bench/results/partitions.json]
 Runs as root (the server runs as postgres) or as a user that can initdb.
@@ -26,12 +32,14 @@ import json
 import os
 import statistics
 import sys
+import threading
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, 'tests', 'unit'))
 sys.path.insert(0, os.path.join(REPO, 'plugins', 'module_utils'))
 
+import psycopg2  # noqa: E402
 from pgserver import PgServer  # noqa: E402
 import odoo_scale_partition as osp  # noqa: E402
 
@@ -153,22 +161,173 @@ def bench_scale(b, sizes, with_partman, budget_end):
     return rows
 
 
-def bench_move(b, nrows, batch):
+class MoveLoad:
+    """Writers inserting through the parent and one reader counting it, each
+    on its own connection, while a move runs."""
+
+    def __init__(self, server, dbname, parent, months, writers=2):
+        self.server, self.dbname, self.parent, self.months = server, dbname, parent, months
+        self.stop = threading.Event()
+        self.inserts = self.failed = 0
+        self.errors = []
+        self.insert_max_ms = 0.0
+        self.read_max_ms = 0.0
+        self.reads = 0
+        self.fewer_s = 0.0           # longest span the reader saw fewer rows than before
+        self.fewer_seen = 0          # reads that returned fewer rows than before
+        self.threads = [threading.Thread(target=self.reader, daemon=True)]
+        self.threads += [threading.Thread(target=self.writer, args=(i,), daemon=True) for i in range(writers)]
+        self.lock = threading.Lock()
+
+    def _conn(self):
+        return self.server.connect(self.dbname)
+
+    def reader(self):
+        conn = self._conn()
+        cur = conn.cursor()
+        best, since = 0, None
+        while not self.stop.is_set():
+            t0 = time.perf_counter()
+            cur.execute('SELECT count(*) FROM %s' % self.parent)
+            n = cur.fetchone()[0]
+            t1 = time.perf_counter()
+            self.read_max_ms = max(self.read_max_ms, (t1 - t0) * 1000.0)
+            self.reads += 1
+            if n < best:
+                self.fewer_seen += 1
+                since = since if since is not None else t0
+                self.fewer_s = max(self.fewer_s, t1 - since)
+            else:
+                best, since = n, None
+        conn.close()
+
+    def writer(self, i):
+        conn = self._conn()
+        cur = conn.cursor()
+        k = 0
+        while not self.stop.is_set():
+            k += 1
+            month = self.months[k % len(self.months)]
+            t0 = time.perf_counter()
+            try:
+                cur.execute("INSERT INTO %s (device, reading, recorded_at) VALUES (%%s, %%s, %%s)" % self.parent,
+                            ('w%d' % i, k, '%s %02d:%02d:%02d+00' % (month, k % 24, k % 60, i)))
+                ok = True
+            except psycopg2.Error as exc:
+                ok = False
+                err = str(exc).strip().splitlines()[0]
+            ms_ = (time.perf_counter() - t0) * 1000.0
+            with self.lock:
+                self.insert_max_ms = max(self.insert_max_ms, ms_)
+                if ok:
+                    self.inserts += 1
+                else:
+                    self.failed += 1
+                    if len(self.errors) < 3:
+                        self.errors.append(err)
+        conn.close()
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        time.sleep(0.3)   # load running before the move starts
+        return self
+
+    def __exit__(self, *exc):
+        time.sleep(0.3)   # and after it ends
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+
+    def figures(self):
+        return dict(inserts_ok=self.inserts, inserts_failed=self.failed, insert_errors=self.errors,
+                    insert_max_wait_ms=round(self.insert_max_ms, 1), reads=self.reads,
+                    read_max_wait_ms=round(self.read_max_ms, 1), reads_with_fewer_rows=self.fewer_seen,
+                    reader_saw_fewer_rows_max_ms=round(self.fewer_s * 1000.0, 1))
+
+
+def _fill_default(b, parent, nrows):
+    # June 2027, no partition for it yet (pg_partman's premake counts from
+    # the real clock): every row lands in the default partition.
+    b.sql("INSERT INTO %s (device, reading, recorded_at) SELECT 'd' || (g %% 100), g, "
+          "'2027-06-01+00'::timestamptz + (g %% 2000000) * interval '1 second' FROM generate_series(1, %d) g"
+          % (parent, nrows))
+    # A table referencing the parent, with ON DELETE CASCADE.
+    b.sql('CREATE TABLE %s_note (id bigint, at timestamptz, FOREIGN KEY (id, at) REFERENCES %s ON DELETE CASCADE)'
+          % (parent, parent))
+    b.sql('CREATE INDEX ON %s_note (id, at)' % parent)
+    b.sql('INSERT INTO %s_note SELECT id, recorded_at FROM %s_default' % (parent, parent))
+
+
+MOVE_MONTHS = ['2027-06-15', '2027-06-20', '2026-12-15', '2027-01-15']
+
+
+def bench_move_ours(b, server, nrows):
     o = 'mv_ours'
     b.make_parent(o)
-    spec = dict(parent=o, column='recorded_at', interval='month', premake=1, now='2026-11-23',
-                move_batch_size=batch)
-    b.ours(spec)
-    b.sql("INSERT INTO %s (device, reading, recorded_at) SELECT 'd' || (g %% 100), g, "
-          "'2027-03-01+00'::timestamptz + (g %% 2000000) * interval '1 second' FROM generate_series(1, %d) g"
-          % (o, nrows))
-    spec['now'] = '2027-03-05'
-    t, res = b.ours(spec)
+    spec = dict(parent=o, column='recorded_at', interval='month', premake=2, now='2026-11-23', lock_timeout='2s')
+    b.ours(spec)   # November, December, January and the default
+    _fill_default(b, o, nrows)
+    assert b.sql('SELECT count(*) FROM %s_default' % o)[0][0] == nrows
+    spec.update(now='2027-04-05')   # April to June are now wanted (premake 2)
+    with MoveLoad(server, 'bench', o, MOVE_MONTHS) as load:
+        t0 = time.perf_counter()
+        res = osp.maintain(dict(_conn=b.conn), osp.normalize_specs(single=spec))
+        t = time.perf_counter() - t0
     moved = sum(a['rows'] for a in res['attached_from_default'])
-    assert moved == nrows, res['attached_from_default']
-    batches = sum(a['batches'] for a in res['attached_from_default'])
-    return dict(rows=nrows, batch_size=batch, batches=batches, ms=round(t, 1),
-                rows_per_s=round(nrows / (t / 1000.0)))
+    assert moved >= nrows, res['attached_from_default']
+    out = dict(rows=moved, s=round(t, 3), rows_per_s=round(moved / t),
+               notes_left=b.sql('SELECT count(*) FROM %s_note' % o)[0][0], notes_before=nrows,
+               rows_left_in_default=b.sql("SELECT count(*) FROM %s_default WHERE recorded_at >= '2027-06-01+00' "
+                                          "AND recorded_at < '2027-07-01+00'" % o)[0][0])
+    out.update(load.figures())
+    return out
+
+
+def bench_move_partman(b, server, nrows, months=MOVE_MONTHS, p='mv_pm'):
+    b.make_parent(p)
+    b.sql("SELECT partman.create_parent(p_parent_table := 'public.%s', p_control := 'recorded_at', "
+          "p_type := 'native', p_interval := '1 month', p_premake := 2, p_start_partition := '2026-11-01', "
+          "p_jobmon := false)" % p)
+    b.sql("UPDATE partman.part_config SET infinite_time_partitions = true WHERE parent_table = 'public.%s'" % p)
+    _fill_default(b, p, nrows)
+    assert b.sql('SELECT count(*) FROM %s_default' % p)[0][0] == nrows, 'June 2027 must start in the default'
+    with MoveLoad(server, 'bench', p, months) as load:
+        t0 = time.perf_counter()
+        # One partition interval per batch (a smaller p_interval would move
+        # the rest of the month in further batches, each committed apart).
+        # p_batch bounds the loop: the procedure repeats until a batch moves
+        # nothing.
+        b.sql("SET client_min_messages = notice")
+        b.sql("CALL partman.partition_data_proc('public.%s', p_wait := 0, p_batch := 5)" % p)
+        t = time.perf_counter() - t0
+        notices = [n.strip() for n in b.conn.notices if 'Rows moved' in n]
+        del b.conn.notices[:]
+    left = b.sql("SELECT count(*) FROM %s_default WHERE recorded_at >= '2027-06-01+00' "
+                 "AND recorded_at < '2027-07-01+00'" % p)[0][0]
+    assert b.sql('SELECT count(*) FROM %s_note' % p)[0][0] == nrows or left < nrows
+    moved = b.sql("SELECT count(*) FROM %s WHERE recorded_at >= '2027-06-01+00' AND recorded_at < '2027-07-01+00' "
+                  "AND tableoid <> '%s_default'::regclass" % (p, p))[0][0]
+    out = dict(rows=moved, s=round(t, 3), rows_per_s=round(moved / t) if t else None,
+               notes_left=b.sql('SELECT count(*) FROM %s_note' % p)[0][0], notes_before=nrows,
+               rows_left_in_default=left, batches=notices)
+    out.update(load.figures())
+    return out
+
+
+def print_move(rows):
+    head = ('', 'rows', 'rows/s', 'ins ok', 'ins failed', 'ins max wait', 'read max wait', 'fewer rows',
+            'cascade')
+    print('move from default under load (2 writers, 1 reader):')
+    print('  %-8s %8s %8s %7s %10s %12s %13s %10s %9s' % head)
+    for name, r in rows:
+        if 'error' in r:
+            print('  %-8s %s' % (name, r['error'][:100]))
+            continue
+        print('  %-8s %8d %8d %7d %10d %9.0f ms %10.0f ms %7.0f ms %9s' % (
+            name, r['rows'], r['rows_per_s'] or 0, r['inserts_ok'], r['inserts_failed'], r['insert_max_wait_ms'],
+            r['read_max_wait_ms'], r['reader_saw_fewer_rows_max_ms'],
+            '%d lost' % (r['notes_before'] - r['notes_left']) if r['notes_left'] < r['notes_before'] else 'none'))
 
 
 def main():
@@ -176,7 +335,7 @@ def main():
     ap.add_argument('--out', default=os.path.join(REPO, 'bench', 'results', 'partitions.json'))
     ap.add_argument('--small', action='store_true', help='10 and 100 partitions, fewer repeats')
     ap.add_argument('--no-partman', action='store_true', help='skip pg_partman (not installed)')
-    ap.add_argument('--budget', type=float, default=200.0, help='seconds before optional steps are skipped')
+    ap.add_argument('--budget', type=float, default=50.0, help='seconds before optional steps are skipped')
     args = ap.parse_args()
     started = time.time()
     budget_end = started + args.budget
@@ -205,13 +364,27 @@ def main():
                 m['ours']['create_ms'], m['ours']['noop_ms'], m['partitions']['ours']))
             print('  partman create %7.1f ms  no-op %6.1f ms  (%d partitions)' % (
                 m['partman']['create_ms'], m['partman']['noop_ms'], m['partitions']['partman']), flush=True)
+        # The move under load first: it is the figure with a bar (no failed
+        # insert, no reader ever seeing fewer rows); never skipped.
+        nrows = 20000 if args.small else 100000
+        result['move'] = mv = dict(ours=bench_move_ours(b, server, nrows))
+        rows = [('ours', mv['ours'])]
+        if with_partman:
+            # Same load; then with the writers kept out of the month moved,
+            # the only load under which partition_data_proc can finish.
+            for key, months, table in (('partman', MOVE_MONTHS, 'mv_pm'),
+                                       ('partman_writers_elsewhere', MOVE_MONTHS[2:], 'mv_pm2')):
+                try:
+                    mv[key] = bench_move_partman(b, server, nrows, months, table)
+                except Exception as exc:  # report, keep our figures
+                    mv[key] = dict(error='failed: ' + str(exc).strip().splitlines()[0])
+                    b.sql('ROLLBACK') if b.conn.get_transaction_status() else None
+            rows += [('partman', mv['partman']), ('partman*', mv['partman_writers_elsewhere'])]
+        print_move(rows)
+        if with_partman:
+            print('  (partman*: writers insert only outside the month moved)')
         print('daily, wide retention window:', flush=True)
         result['scale'] = bench_scale(b, sizes, with_partman, budget_end)
-        if time.time() < budget_end:
-            nrows = 20000 if args.small else 200000
-            result['move'] = mv = bench_move(b, nrows, 10000)
-            print('move from default: %d rows in %d batches of %d: %.0f ms (%d rows/s)' % (
-                mv['rows'], mv['batches'], mv['batch_size'], mv['ms'], mv['rows_per_s']))
         b.conn.close()
     result['wall_s'] = round(time.time() - started, 1)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
