@@ -52,6 +52,11 @@ def connection_kwargs(params):
         port=params.get('login_port') or 5432,
         connect_timeout=params.get('connect_timeout') or 10,
         application_name='odoo-scale',
+        # At startup, not by SET afterwards: psycopg2 chooses E'' quoting for
+        # parameters from the setting it sees when it connects, and keeps it.
+        # A database whose default is off would otherwise get E'...' around
+        # a value whose backslash then ends the literal.
+        options='-c standard_conforming_strings=on -c client_encoding=UTF8',
     )
     host = params.get('login_unix_socket') or params.get('login_host')
     if host:
