@@ -104,6 +104,7 @@ def test_a_broken_build_stops_at_the_canary_without_failed_requests(tmp_path_fac
     record('broken_build_stopped_at_canary', report)
     assert rc != 0, out[-3000:]
     assert 'failed its health gate' in out, out[-3000:]
+    assert '(503 on /web/health' in out, out[-3000:]
     assert report['sent'] > 0 and report['failed'] == 0, report
     for name in WEB + [CRON]:
         assert live_release(nodes[name]) == original, name
