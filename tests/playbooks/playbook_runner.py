@@ -18,15 +18,19 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 FACT_CACHE = os.path.join(tempfile.gettempdir(), 'odoo-scale-bad-input-facts-%d' % os.getuid())
 
 
-def run_playbook(tmp_path, inv, playbook):
-    """Returns (exit code, stdout + stderr) of `ansible-playbook --check`."""
-    path = tmp_path / 'hosts.yml'
-    path.write_text(yaml.safe_dump(inv))
+def run_playbook(tmp_path, inv, playbook, inventory_path=None, extra=()):
+    """Returns (exit code, stdout + stderr) of `ansible-playbook --check`
+    against `inv` (written to tmp_path) or an inventory already on disk."""
+    if inventory_path:
+        path = inventory_path
+    else:
+        path = tmp_path / 'hosts.yml'
+        path.write_text(yaml.safe_dump(inv))
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
                ANSIBLE_FORCE_COLOR='0', ANSIBLE_GATHERING='smart', ANSIBLE_CACHE_PLUGIN='jsonfile',
                ANSIBLE_CACHE_PLUGIN_CONNECTION=FACT_CACHE, ANSIBLE_CACHE_PLUGIN_TIMEOUT='3600')
     bindir = os.path.dirname(sys.executable)
     res = subprocess.run([os.path.join(bindir, 'ansible-playbook'), '-i', str(path), '--check',
-                          os.path.join(REPO, 'playbooks', playbook)],
+                          os.path.join(REPO, 'playbooks', playbook)] + list(extra),
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     return res.returncode, res.stdout + res.stderr
