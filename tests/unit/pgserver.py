@@ -8,9 +8,12 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 
 import psycopg2
@@ -31,6 +34,16 @@ def free_port():
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
+
+
+def _exit_cleanly_on_sigterm():
+    """A SIGTERM (a `timeout`, a CI run being stopped) ends the process
+    through SystemExit, so `with PgServer()` and the fixtures still stop and
+    remove their server: a killed bench used to leave one running its last
+    statement, eating CPU, until the machine restarted."""
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 class PgServer:
@@ -87,6 +100,7 @@ class PgServer:
         self.write_conf()
 
     def start(self):
+        _exit_cleanly_on_sigterm()
         if not os.path.exists(self.datadir):
             self.initdb()
         res = self._run('pg_ctl', '-D', self.datadir, '-l', os.path.join(self.root, 'log'),
