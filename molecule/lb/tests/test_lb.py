@@ -212,7 +212,7 @@ def test_drain_gives_up_after_its_timeout_with_a_warning(lb):
     # (with its warning) while they are still running. What the run reports
     # is asserted, not its wall time.
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        slow = [pool.submit(get, lb, '/slow?s=60', timeout=120) for _ in range(2)]
+        slow = [pool.submit(get, lb, '/slow?s=30', timeout=90) for _ in range(2)]
         time.sleep(1)
         out = set_server_state(WEB1, 'drain', '-e', 'haproxy_drain_timeout=2')
         still_running = sum(not f.done() for f in slow)
