@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from dbutil import make_args, sql  # noqa: E402
+
 ORDERS = """
 CREATE TABLE sale_order_line (
     id serial PRIMARY KEY, order_id int NOT NULL, product_id int,
@@ -16,18 +18,6 @@ INSERT INTO sale_order_line (order_id, product_id, email, state, qty)
 SELECT g % 100, g % 37, 'User' || g || '@Example.com', CASE WHEN g % 3 = 0 THEN 'done' ELSE 'draft' END, g
   FROM generate_series(1, 2000) g;
 """
-
-
-def make_args(db, **kw):
-    server, dbname = db
-    args = dict(server.params, login_db=dbname, lock_timeout='2s')
-    args.update(kw)
-    return args
-
-
-def sql(db, query, args=None):
-    server, dbname = db
-    return server.sql(query, args, dbname=dbname)
 
 
 def index_state(db, name, schema='public'):

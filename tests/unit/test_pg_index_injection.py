@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pytest
 
+from dbutil import make_args, sql  # noqa: E402
+
 
 TABLES = """
 CREATE TABLE victim (id int);
@@ -38,18 +40,6 @@ EXPR_PAYLOADS = [
     "lower(email) || E'\\''))" + TAIL + "'",
     "lower(email) || $$'$$))" + TAIL + "'",
 ]
-
-
-def make_args(db, **kw):
-    server, dbname = db
-    args = dict(server.params, login_db=dbname, lock_timeout='2s')
-    args.update(kw)
-    return args
-
-
-def sql(db, query, args=None):
-    server, dbname = db
-    return server.sql(query, args, dbname=dbname)
 
 
 def victim_alive(db):

@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+from dbutil import sql  # noqa: E402
+
 SETUP = """
 CREATE EXTENSION pg_stat_statements;
 CREATE TABLE report_t (id int PRIMARY KEY, a int, b int, c text);
@@ -19,11 +21,6 @@ INSERT INTO report_bloat SELECT g FROM generate_series(1, 100000) g;
 CREATE INDEX report_bloated ON report_bloat (id);
 DELETE FROM report_bloat WHERE id % 10 <> 0;
 """
-
-
-def sql(db, query, args=None):
-    server, dbname = db
-    return server.sql(query, args, dbname=dbname)
 
 
 @pytest.fixture

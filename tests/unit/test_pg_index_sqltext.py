@@ -18,10 +18,7 @@ from ansible.module_utils.odoo_scale_pg import (
     sql_lex,
 )
 
-
-def sql(db, query, args=None):
-    server, dbname = db
-    return server.sql(query, args, dbname=dbname)
+from dbutil import sql  # noqa: E402
 
 
 def victim_alive(db):

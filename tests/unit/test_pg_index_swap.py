@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pytest
 
+from dbutil import make_args, sql  # noqa: E402
+
 PLAIN = """
 CREATE TABLE sale_order_line (id serial PRIMARY KEY, code int NOT NULL, order_id int, state varchar);
 INSERT INTO sale_order_line (code, order_id, state)
@@ -33,18 +35,6 @@ CREATE PUBLICATION odoo_scale_pub FOR TABLE mail_log_2025;
 COMMENT = "ours: it's a \\ backslash; -- not a comment"
 CODE = dict(name='odoo_scale_code', table='sale_order_line', columns=['code'], unique=True)
 LOG = dict(name='odoo_scale_log', table='mail_log', columns=['id', 'created', 'model'], unique=True)
-
-
-def make_args(db, **kw):
-    server, dbname = db
-    args = dict(server.params, login_db=dbname, lock_timeout='2s')
-    args.update(kw)
-    return args
-
-
-def sql(db, query, args=None):
-    server, dbname = db
-    return server.sql(query, args, dbname=dbname)
 
 
 def props(db, name, schema='public'):

@@ -23,15 +23,13 @@ from ansible.module_utils import odoo_scale_partition as osp
 
 from test_pg_partition import IOT_COLUMNS, args_for, count, partitions, table_exists
 
+from dbutil import sql  # noqa: E402
+
 NOW = '2026-11-23'
 LATER = '2027-03-05'   # Jan..May 2027 wanted: Jan and Feb hold rows in the default
 
 
 # ------------------------------------------------------------- helpers ---
-
-def sql(db, query, args=None):
-    server, name = db
-    return server.sql(query, args, dbname=name)
 
 
 def connect(db, autocommit=True):
