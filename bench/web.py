@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Web-tier benchmark on the running odoo scenario (or any stack with an lb
+"""Web-tier benchmark on the running stack scenario (or any stack with an lb
 host and two web nodes), in one run:
 
   1. /web/login through HAProxy with ONE web node in rotation (the other
