@@ -25,9 +25,7 @@ setup: host $(VENV)/.installed
 	@scripts/local-secrets.sh
 
 up: setup
-	$(BIN)/ansible-playbook playbooks/local_stack.yml
-	$(BIN)/ansible-playbook playbooks/site.yml
-	@scripts/local-endpoints.sh
+	@scripts/up.sh
 
 down: $(VENV)/.installed
 	$(BIN)/ansible-playbook playbooks/local_stack.yml -e local_stack_state=absent

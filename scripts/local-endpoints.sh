@@ -8,7 +8,7 @@ pw() { sed -n "s/^$1: \"\(.*\)\"/\1/p" "$secrets"; }
 echo
 echo "odoo-scale local stack is up (secrets in $secrets)"
 for h in $(ansible-inventory --list | python3 -c 'import json,sys; print(" ".join(sorted(json.load(sys.stdin)["_meta"]["hostvars"])))'); do
-  printf '  %-12s %s\n' "$h" "$(ip "$h")"
+  printf '  %-12s %s\n' "$h" "$(ip "$h" || true)"
 done
 pgb=$(ansible-inventory --graph pgbouncer | sed -n 's/.*--//p' | head -1)
 if [[ -n $pgb ]]; then
@@ -29,5 +29,11 @@ s3=$(ansible-inventory --graph objectstore | sed -n 's/.*--//p' | head -1)
 if [[ -n $s3 ]]; then
   echo "Object store (S3 API, bucket odoo-filestore, Odoo's key):"
   echo "  endpoint http://$(ip "$s3"):8333  access key $(pw objectstore_odoo_access_key)  secret $(pw objectstore_odoo_secret_key)"
+fi
+lb=$(ansible-inventory --graph lb | sed -n 's/.*--//p' | head -1)
+if [[ -n $lb && -n $(ip "$lb" || true) ]]; then
+  echo
+  echo "Odoo, through HAProxy:"
+  echo "  http://$(ip "$lb")/    login admin, password: odoo_admin_user_password in $secrets"
 fi
 echo "A shell on a host: docker exec -it <host> bash    Remove it all: make down"

@@ -5,18 +5,25 @@
 # then the data-tier and web benchmarks on the same stack, then destroy.
 #
 # Odoo's code is never in this repository: it comes from ODOO_SOURCE, else
-# from ~/.cache/odoo-scale/odoo-17.0. Without one, nothing can be checked
-# against real Odoo and the step prints one SKIPPED line (exit 75, counted as
-# skipped, never as passed).
+# from ~/.cache/odoo-scale/odoo-17.0 (scripts/odoo-source.sh; the tests never
+# clone). Without one, nothing can be checked against real Odoo and the step
+# prints one SKIPPED line (exit 75, counted as skipped, never as passed).
 set -euo pipefail
-cache="${HOME}/.cache/odoo-scale/odoo-17.0"
-if [[ -z "${ODOO_SOURCE:-}" && -f "$cache/odoo/release.py" ]]; then
-  export ODOO_SOURCE="$cache"
+cd "$(dirname "$0")/.."
+src_rc=0
+ODOO_SOURCE=$(scripts/odoo-source.sh --no-clone 2>/tmp/odoo-scale-source.$$) || src_rc=$?
+if ((src_rc == 2)); then           # ODOO_SOURCE names no Odoo tree: a mistake, not a skip
+  cat /tmp/odoo-scale-source.$$ >&2
+  rm -f /tmp/odoo-scale-source.$$
+  exit 1
 fi
-if [[ -z "${ODOO_SOURCE:-}" || ! -f "${ODOO_SOURCE}/odoo/release.py" ]]; then
-  echo "SKIPPED: molecule stack: no Odoo source (set ODOO_SOURCE to an Odoo 17.0 tree or put one in $cache)"
+if ((src_rc)); then
+  echo "SKIPPED: molecule stack: $(tail -n1 /tmp/odoo-scale-source.$$ | sed 's/^odoo-source: //') (set ODOO_SOURCE to an Odoo 17.0 tree)"
+  rm -f /tmp/odoo-scale-source.$$
   exit 75
 fi
+rm -f /tmp/odoo-scale-source.$$
+export ODOO_SOURCE
 echo "molecule stack: Odoo source ${ODOO_SOURCE}"
 mkdir -p .cache/junit bench/results
 rm -f .cache/junit/molecule-stack.xml
