@@ -18,9 +18,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 FACT_CACHE = os.path.join(tempfile.gettempdir(), 'odoo-scale-bad-input-facts-%d' % os.getuid())
 
 
-def run_playbook(tmp_path, inv, playbook, inventory_path=None, extra=()):
+def run_playbook(tmp_path, inv, playbook, inventory_path=None, extra=(), check=True):
     """Returns (exit code, stdout + stderr) of `ansible-playbook --check`
-    against `inv` (written to tmp_path) or an inventory already on disk."""
+    against `inv` (written to tmp_path) or an inventory already on disk.
+    `playbook` is a name under playbooks/ or an absolute path; check=False
+    runs it for real (only for plays that change nothing but tmp_path)."""
     if inventory_path:
         path = inventory_path
     else:
@@ -30,7 +32,7 @@ def run_playbook(tmp_path, inv, playbook, inventory_path=None, extra=()):
                ANSIBLE_FORCE_COLOR='0', ANSIBLE_GATHERING='smart', ANSIBLE_CACHE_PLUGIN='jsonfile',
                ANSIBLE_CACHE_PLUGIN_CONNECTION=FACT_CACHE, ANSIBLE_CACHE_PLUGIN_TIMEOUT='3600')
     bindir = os.path.dirname(sys.executable)
-    res = subprocess.run([os.path.join(bindir, 'ansible-playbook'), '-i', str(path), '--check',
-                          os.path.join(REPO, 'playbooks', playbook)] + list(extra),
+    res = subprocess.run([os.path.join(bindir, 'ansible-playbook'), '-i', str(path)] + (['--check'] if check else [])
+                         + [os.path.join(REPO, 'playbooks', playbook)] + list(extra),
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     return res.returncode, res.stdout + res.stderr
