@@ -12,16 +12,22 @@ limits are therefore the worker's share of the budget plus that overhead;
 the unit's MemoryHigh / MemoryMax bound what all processes really use.
 
 odoo_scale_odoo_admin_hash gives admin_passwd in the form Odoo's passlib
-context reads (pbkdf2_sha512), so odoo.conf never holds the clear text. The
-salt is derived from the password, so the same password gives the same hash
-and a second run changes nothing.
+context reads (pbkdf2_sha512), so odoo.conf never holds the clear text. A new
+hash has a random 16-byte salt; the hash the node's odoo.conf holds now is
+kept while it still verifies against the password, so a second run changes
+nothing and a new password gets a new salt. odoo_scale_odoo_admin_hash_verify
+checks a hash against a password; odoo_scale_odoo_conf_option reads one
+option of odoo.conf's [options] section (the hash the node holds now).
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import configparser
 import hashlib
 import hmac
+import secrets
 
 from ansible.errors import AnsibleFilterError
 
@@ -29,6 +35,8 @@ MB = 1024 * 1024
 WORKER_RSS_MB = 325          # 0.8 x 150 MB + 0.2 x 1024 MB
 BASE_RSS_MB = 256            # master and gevent processes
 PBKDF2_ROUNDS = 600000
+SALT_BYTES = 16
+SHA512_BYTES = 64
 
 
 def _clamp(value, low, high):
@@ -99,15 +107,61 @@ def _ab64(raw):
     return base64.b64encode(raw).decode('ascii').rstrip('=').replace('+', '.')
 
 
-def odoo_admin_hash(password, rounds=PBKDF2_ROUNDS):
-    """passlib's pbkdf2_sha512 string for `password` with a salt derived
-    from the password itself (stable across runs)."""
+def _ab64_decode(text):
+    """passlib's adapted base64 (`.` for `+`, no padding) back to bytes;
+    ValueError when it is not."""
+    if '+' in text or '=' in text:
+        raise ValueError('not adapted base64')
+    text = text.replace('.', '+')
+    try:
+        return base64.b64decode(text + '=' * (-len(text) % 4), validate=True)
+    except binascii.Error as exc:
+        raise ValueError(str(exc))
+
+
+def odoo_admin_hash_verify(hashed, password, rounds=PBKDF2_ROUNDS):
+    """True when `hashed` is a pbkdf2_sha512 string of `rounds` rounds for
+    `password`. Anything else (another password, scheme or round count, a
+    malformed or empty string) is False, never an error: the caller then
+    writes a new hash. Another round count is refused before any work, so a
+    planted huge count cannot stall a run, and raising PBKDF2_ROUNDS rehashes."""
+    if not hashed or not password or not isinstance(hashed, str):
+        return False
+    parts = hashed.split('$')
+    if len(parts) != 5 or parts[0] != '' or parts[1] != 'pbkdf2-sha512' or parts[2] != str(int(rounds)):
+        return False
+    try:
+        salt, digest = _ab64_decode(parts[3]), _ab64_decode(parts[4])
+    except ValueError:
+        return False
+    if not salt or len(digest) != SHA512_BYTES:
+        return False
+    mine = hashlib.pbkdf2_hmac('sha512', str(password).encode('utf-8'), salt, int(rounds))
+    return hmac.compare_digest(mine, digest)
+
+
+def odoo_admin_hash(password, current='', rounds=PBKDF2_ROUNDS):
+    """passlib's pbkdf2_sha512 string for `password`: `current` (the hash the
+    node holds now) when it verifies, else a new one with a random salt."""
     if not password:
         raise AnsibleFilterError('odoo_scale_odoo_admin_hash: empty password')
-    secret = str(password).encode('utf-8')
-    salt = hmac.new(secret, b'odoo-scale admin_passwd salt', hashlib.sha256).digest()[:16]
-    digest = hashlib.pbkdf2_hmac('sha512', secret, salt, int(rounds))
+    if current and odoo_admin_hash_verify(current, password, rounds):
+        return current
+    salt = secrets.token_bytes(SALT_BYTES)
+    digest = hashlib.pbkdf2_hmac('sha512', str(password).encode('utf-8'), salt, int(rounds))
     return '$pbkdf2-sha512$%d$%s$%s' % (int(rounds), _ab64(salt), _ab64(digest))
+
+
+def odoo_conf_option(text, name, section='options'):
+    """The value of `name` in `section` of an odoo.conf text, as Odoo reads
+    it (RawConfigParser); '' when the text, section or option is missing or
+    the text does not parse."""
+    parser = configparser.RawConfigParser(interpolation=None)
+    try:
+        parser.read_string(text or '')
+    except configparser.Error:
+        return ''
+    return parser.get(section, name, fallback='')
 
 
 class FilterModule(object):
@@ -115,4 +169,6 @@ class FilterModule(object):
         return {
             'odoo_scale_odoo_sizing': odoo_sizing,
             'odoo_scale_odoo_admin_hash': odoo_admin_hash,
+            'odoo_scale_odoo_admin_hash_verify': odoo_admin_hash_verify,
+            'odoo_scale_odoo_conf_option': odoo_conf_option,
         }
