@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the controller needs to run the bench: Debian packages (the
 # -dev ones build Odoo's wheelhouse: psycopg2, python-ldap), a Docker
-# engine (started here when none answers) and the local base image. Idempotent.
+# engine (started here when none answers), Chromium and its driver for the
+# browser checks, and the local base image. Idempotent.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 
@@ -10,7 +11,8 @@ have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok ins
 for p in docker.io debootstrap postgresql-15 postgresql-contrib postgresql-15-partman \
          python3-venv python3-yaml \
          redis-tools make git ca-certificates iproute2 \
-         gcc python3-dev libpq-dev libldap2-dev libsasl2-dev wrk; do
+         gcc python3-dev libpq-dev libldap2-dev libsasl2-dev wrk \
+         chromium chromium-driver; do
   have "$p" || need_pkgs+=("$p")
 done
 if ((${#need_pkgs[@]})); then

@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from conftest import CRON, WEB
+from browser import first_visit
 from stack_helpers import run_playbook
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -111,7 +112,7 @@ def test_a_broken_build_stops_at_the_canary_without_failed_requests(tmp_path_fac
     assert nodes[CRON].host.service('odoo').is_running
 
 
-def test_a_good_build_reaches_every_node_under_load(tmp_path_factory, nodes, load, original, lb_url):
+def test_a_good_build_reaches_every_node_under_load(tmp_path_factory, nodes, load, original, lb_url, settings):
     gen = load()
     time.sleep(BASELINE_SECONDS)                  # the same load just before, for the p99 comparison
     started = time.time()
@@ -145,6 +146,9 @@ def test_a_good_build_reaches_every_node_under_load(tmp_path_factory, nodes, loa
     # Every web node answers with the new code.
     marks = {requests.get(lb_url + '/odoo_scale_probe/whoami', timeout=10).json().get('mark') for _ in range(6)}
     assert marks == {'v2'}, marks
+    # A user's first visit after the rollout: the new release's bundles load
+    # (each node names them alike), styled, with no console error.
+    first_visit(lb_url, settings['odoo_admin_user_password'], os.path.join(RESULTS, 'browser'), 'home-after-rollout')
 
 
 def test_rolling_back_is_one_command_without_reinstalling(nodes, load, original):

@@ -3,7 +3,7 @@
     "name": "odoo-scale test probe",
     "version": "1.0.0",
     "license": "LGPL-3",
-    "depends": ["web"],
+    "depends": ["web", "bus"],
     "data": [],
     "installable": True,
 }

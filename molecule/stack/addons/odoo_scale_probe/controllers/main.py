@@ -1,5 +1,6 @@
-"""Routes the molecule tests use to see which process served a request and
-to push a worker past limit_memory_soft."""
+"""Routes the molecule tests use to see which process served a request, to
+push a worker past limit_memory_soft, and to send another user a bus
+notification (the browser check's cross-node message)."""
 import os
 import socket
 
@@ -37,3 +38,15 @@ class Probe(http.Controller):
             for i in range(0, need, 4096):
                 _HELD[-1][i] = 1
         return _answer(soft=int(config["limit_memory_soft"]))
+
+    @http.route("/odoo_scale_probe/notify", type="json", auth="user", methods=["POST"])
+    def notify(self, login, message):
+        """Sends the user `login` a simple_notification on the bus, as
+        posting in a chat does: a bus.bus row and a NOTIFY at commit, which
+        every web node's bus listener hears; the web client shows it."""
+        user = http.request.env["res.users"].sudo().search([("login", "=", login)], limit=1)
+        if not user:
+            raise ValueError("no user %r" % login)
+        http.request.env["bus.bus"]._sendone(user.partner_id, "simple_notification",
+                                             {"title": "odoo-scale", "message": message, "sticky": True, "type": "info"})
+        return dict(host=socket.gethostname(), pid=os.getpid())
