@@ -100,6 +100,24 @@ def run_playbook(name, *extra, inventory=None):
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
 
 
+RESULTS = os.path.join(PROJECT, 'bench', 'results')
+
+
+def record_result(filename, name, figures):
+    """Merges one check's figures into bench/results/<filename> and prints
+    them: figures for a person to compare, never asserted on time."""
+    path = os.path.join(RESULTS, filename)
+    os.makedirs(RESULTS, exist_ok=True)
+    data = {}
+    if os.path.exists(path):
+        with open(path) as fh:
+            data = json.load(fh)
+    data[name] = figures
+    with open(path, 'w') as fh:
+        json.dump(data, fh, indent=2)
+    print('%s: %s' % (name, json.dumps(figures)))
+
+
 def recap_changed(out, host):
     """The changed= count of a host in a PLAY RECAP."""
     m = re.search(r'^%s\s*:\s*ok=\d+\s+changed=(\d+)' % re.escape(host), out, re.M)

@@ -9,7 +9,6 @@ bench/results/browser.json (a figure, never asserted)."""
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import sys
@@ -18,6 +17,7 @@ import time
 import pytest
 
 from conftest import LB, WEB
+from stack_helpers import record_result
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, '..', '..', '..', 'bench', 'results')
@@ -48,16 +48,7 @@ def websocket_sessions(nodes, server):
 
 
 def record(name, figures):
-    path = os.path.join(RESULTS, 'browser.json')
-    os.makedirs(RESULTS, exist_ok=True)
-    data = {}
-    if os.path.exists(path):
-        with open(path) as fh:
-            data = json.load(fh)
-    data[name] = figures
-    with open(path, 'w') as fh:
-        json.dump(data, fh, indent=2)
-    print('%s: %s' % (name, json.dumps(figures)))
+    record_result('browser.json', name, figures)
 
 
 def test_login_page_renders_with_its_assets(lb_url):

@@ -9,6 +9,7 @@ import importlib.util
 import json
 import os
 import socket
+import sys
 import time
 import uuid
 
@@ -20,7 +21,10 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from conftest import CRON, LB, SVC, WEB, Odoo
-from stack_helpers import node_of
+from stack_helpers import node_of, record_result
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'bench'))
+from loadgen import LoadGen  # noqa: E402
 
 HERE = os.path.dirname(__file__)
 _spec = importlib.util.spec_from_file_location(
@@ -205,6 +209,52 @@ def test_worker_over_soft_limit_is_recycled_while_node_serves(web_urls, nodes):
 
 def test_session_survives_a_redis_restart(admin, nodes):
     nodes[SVC].host.check_output('systemctl restart redis-server')
+    assert admin.uid() == 2
+
+
+def _wait_samples(gen, more):
+    """Until the load generator has finished `more` requests beyond now."""
+    target = len(gen.samples) + more
+    deadline = time.time() + 300
+    while len(gen.samples) < target:
+        assert time.time() < deadline, 'the load generator stalled at %d requests' % len(gen.samples)
+        time.sleep(0.2)
+
+
+def test_no_request_fails_across_redis_restarts(lb_url, settings, nodes):
+    """Five clients (login page, JSON-RPC read and write with a session)
+    through HAProxy while Redis restarts three times: each request waits for
+    the session store instead of failing."""
+    gen = LoadGen(lb_url, settings['odoo_admin_user_password'], db=settings.get('odoo_database', 'odoo'),
+                  workers=5).start()
+    try:
+        for _ in range(3):
+            _wait_samples(gen, 40)
+            nodes[SVC].host.check_output('systemctl restart redis-server')
+        _wait_samples(gen, 40)
+    finally:
+        gen.stop()
+    report = gen.report()
+    record_result('faults.json', 'redis_restarts_under_load', {'restarts': 3, **{k: report[k] for k in ('sent', 'failed', 'p50_ms', 'p99_ms')}})
+    assert report['sent'] > 0 and report['failed'] == 0, report
+
+
+def test_redis_gone_past_the_wait_is_a_503_not_a_500(admin, lb_url, nodes, settings):
+    """Redis stopped for longer than odoo_session_redis_wait: the request
+    gets a 503 with Retry-After and the node logs one line, no traceback;
+    with Redis back the same session works again."""
+    marks = {name: int(nodes[name].host.check_output('wc -l < /var/log/odoo/odoo.log')) for name in WEB}
+    nodes[SVC].host.check_output('systemctl stop redis-server')
+    try:
+        resp = requests.get(lb_url + '/web/webclient/version_info', cookies={'session_id': admin.session_id},
+                            timeout=120)
+    finally:
+        nodes[SVC].host.check_output('systemctl start redis-server')
+    assert resp.status_code == 503, (resp.status_code, resp.text[:500])
+    assert resp.headers.get('Retry-After') == '5', dict(resp.headers)
+    logs = ''.join(nodes[name].host.check_output('tail -n +%d /var/log/odoo/odoo.log' % (marks[name] + 1)) for name in WEB)
+    assert 'odoo_scale_session_redis: Redis did not answer GETEX within' in logs, logs[-3000:]
+    assert 'Traceback' not in logs, logs[-3000:]
     assert admin.uid() == 2
 
 

@@ -21,7 +21,7 @@ import requests
 
 from conftest import CRON, WEB
 from browser import first_visit
-from stack_helpers import run_playbook
+from stack_helpers import record_result, run_playbook
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, '..', '..', '..', 'bench', 'results')
@@ -54,17 +54,7 @@ def build(tmp_path_factory, mark, broken=False):
 
 
 def record(name, figures):
-    """Merges one run's figures into bench/results/rollout.json."""
-    path = os.path.join(RESULTS, 'rollout.json')
-    os.makedirs(RESULTS, exist_ok=True)
-    data = {}
-    if os.path.exists(path):
-        with open(path) as fh:
-            data = json.load(fh)
-    data[name] = figures
-    with open(path, 'w') as fh:
-        json.dump(data, fh, indent=2)
-    print('%s: %s' % (name, json.dumps(figures)))
+    record_result('rollout.json', name, figures)
 
 
 def live_release(node):

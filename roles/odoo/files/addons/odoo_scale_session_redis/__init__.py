@@ -6,7 +6,9 @@ odoo.conf:
 
     session_redis_host, session_redis_port, session_redis_user,
     session_redis_password, session_redis_db (0), session_redis_prefix
-    ("session:"), session_redis_ttl (seconds, Odoo's SESSION_LIFETIME)
+    ("session:"), session_redis_ttl (seconds, Odoo's SESSION_LIFETIME),
+    session_redis_wait (seconds a request waits for a Redis that does not
+    answer before a 503; 10)
 
 Without session_redis_host it logs a warning and leaves Odoo's filesystem
 store in place.
@@ -27,9 +29,9 @@ def _post_load():
         _logger.warning("odoo_scale_session_redis: session_redis_host is not set; sessions stay on the filesystem")
         return
     import redis
-    from redis.backoff import ExponentialBackoff
-    from redis.retry import Retry
 
+    # No retry inside redis-py: the store's own bounded wait (store._call)
+    # covers every way a restarting Redis fails, connecting included.
     client = redis.Redis(
         host=host,
         port=int(config.get("session_redis_port") or 6379),
@@ -39,15 +41,13 @@ def _post_load():
         socket_timeout=5,
         socket_connect_timeout=5,
         health_check_interval=30,
-        # A Redis restart makes requests wait a few seconds, not fail.
-        retry=Retry(ExponentialBackoff(cap=2, base=0.05), 8),
-        retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
     )
     store = RedisSessionStore(
         client,
         prefix=config.get("session_redis_prefix") or "session:",
         ttl=int(config.get("session_redis_ttl") or http.SESSION_LIFETIME),
         session_class=http.Session,
+        wait=float(config.get("session_redis_wait") or 10),
     )
     # A data descriptor on the class wins over Odoo's lazy_property, even
     # if something read root.session_store before this module loaded.
