@@ -8,7 +8,8 @@ pw() { sed -n "s/^$1: \"\(.*\)\"/\1/p" "$secrets"; }
 echo
 echo "odoo-scale local stack is up (secrets in $secrets)"
 for h in $(ansible-inventory --list | python3 -c 'import json,sys; print(" ".join(sorted(json.load(sys.stdin)["_meta"]["hostvars"])))'); do
-  printf '  %-12s %s\n' "$h" "$(ip "$h" || true)"
+  a=$(ip "$h" || true)
+  printf '  %-12s %s\n' "$h" "${a:-(no container)}"
 done
 pgb=$(ansible-inventory --graph pgbouncer | sed -n 's/.*--//p' | head -1)
 if [[ -n $pgb ]]; then
