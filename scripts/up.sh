@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 without_odoo=()
 reason=
+echo "up: looking for an Odoo ${ODOO_SERIES:-17.0} tree (ODOO_SOURCE, the cache, else a shallow clone: minutes on a first run)"
 if src=$(scripts/odoo-source.sh 2>/tmp/odoo-scale-source.$$); then
   export ODOO_SOURCE="$src"
   echo "up: Odoo source ${ODOO_SOURCE}"
