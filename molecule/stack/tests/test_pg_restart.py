@@ -1,4 +1,9 @@
-"""playbooks/pg_restart.yml restarts the replica, then the primary behind
+"""A converge never restarts a running PostgreSQL: a reload-only setting is
+in force after a reload, a setting that needs a restart (shared_buffers) is
+reported as pending with playbooks/pg_restart.yml named, and a new memory
+limit reaches the running unit's cgroup; the postmaster start time never moves.
+
+playbooks/pg_restart.yml restarts the replica, then the primary behind
 PgBouncer PAUSE / RESUME, while pgbench writes through PgBouncer: no client
 sees an error, both servers really restarted, the replica streams again and
 PgBouncer is left resumed."""
@@ -15,7 +20,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'shared'))
 from conftest import paused_databases  # noqa: E402
-from stack_helpers import PGBENCH, PgbenchLoop, run_playbook  # noqa: E402
+from stack_helpers import PGBENCH, PgbenchLoop, recap_changed, run_playbook  # noqa: E402
 
 CLIENTS = 20
 PGBENCH_TABLES = ('pgbench_accounts', 'pgbench_branches', 'pgbench_history', 'pgbench_tellers')
@@ -23,6 +28,86 @@ PGBENCH_TABLES = ('pgbench_accounts', 'pgbench_branches', 'pgbench_history', 'pg
 
 def _start_time(node):
     return node.psql('SELECT pg_postmaster_start_time()')
+
+
+def _pending_restart(node):
+    return node.psql("SELECT string_agg(name, ',' ORDER BY name) FROM pg_settings WHERE pending_restart")
+
+
+def _converge_data_tier(*extra):
+    run = run_playbook('data_tier.yml', *extra)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    return run
+
+
+def test_converge_reloads_a_setting_that_needs_no_restart(primary, replica):
+    """log_min_duration_statement changed by a converge: in force on both
+    servers, neither restarted."""
+    before = {node.name: _start_time(node) for node in (primary, replica)}
+    original = primary.psql('SHOW log_min_duration_statement')
+    changed = '1234ms' if original != '1234ms' else '4321ms'
+    try:
+        run = _converge_data_tier('-e', 'postgresql_log_min_duration_statement=%s' % changed)
+        assert recap_changed(run.stdout, primary.name) > 0, run.stdout[-3000:]
+        for node in (primary, replica):
+            assert node.psql('SHOW log_min_duration_statement') == changed, node.name
+            assert _start_time(node) == before[node.name], '%s was restarted' % node.name
+        assert 'Restart postgresql' not in run.stdout
+    finally:
+        _converge_data_tier()
+    assert primary.psql('SHOW log_min_duration_statement') == original
+    assert {node.name: _start_time(node) for node in (primary, replica)} == before
+
+
+def test_converge_reports_a_setting_that_needs_a_restart(primary, replica):
+    """shared_buffers changed by a converge: reported as pending with
+    pg_restart.yml named, the running value unchanged, neither server
+    restarted. The original settings are converged back after."""
+    before = {node.name: _start_time(node) for node in (primary, replica)}
+    original = primary.psql('SHOW shared_buffers')
+    changed = '144MB' if original != '144MB' else '160MB'
+    try:
+        run = _converge_data_tier('-e', '{"postgresql_settings": {"shared_buffers": "%s"}}' % changed)
+        for node in (primary, replica):
+            assert _start_time(node) == before[node.name], '%s was restarted' % node.name
+            assert 'shared_buffers' in (_pending_restart(node) or '').split(','), node.name
+            assert node.psql('SHOW shared_buffers') == original, node.name
+            # The result printer may fold a long message: compare with whitespace collapsed.
+            warning = (r'WARNING: %s needs a restart to apply [\w, .]*shared_buffers.{0,300}?playbooks/pg_restart\.yml'
+                       % re.escape(node.name))
+            assert re.search(warning, ' '.join(run.stdout.split())), run.stdout[-3000:]
+    finally:
+        _converge_data_tier()
+        if any(_pending_restart(node) for node in (primary, replica)):
+            restart = run_playbook('pg_restart.yml')
+            assert restart.returncode == 0, restart.stdout[-3000:] + restart.stderr[-2000:]
+    assert primary.psql('SHOW shared_buffers') == original
+
+
+def _memory_limit_in_cgroup(node, unit):
+    """The memory limit the kernel enforces on a unit (cgroup v2 or v1)."""
+    path = node.unit_property(unit, 'ControlGroup')
+    return node.host.check_output(
+        'cat /sys/fs/cgroup%s/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory%s/memory.limit_in_bytes'
+        % (path, path)).strip()
+
+
+def test_converge_applies_a_new_memory_limit_to_the_running_unit(primary):
+    """MemoryMax changed by a converge: the running unit's cgroup has the new
+    limit at once (daemon-reload), PostgreSQL was not restarted."""
+    unit = 'postgresql@15-main.service'
+    before = _start_time(primary)
+    original = _memory_limit_in_cgroup(primary, unit)
+    expected = str(972 * 1024 * 1024)  # 95% of postgresql_memory_mb 1024, in whole MB
+    try:
+        _converge_data_tier('-e', 'postgresql_memory_max_percent=95')
+        assert primary.unit_property(unit, 'MemoryMax') == expected
+        assert _memory_limit_in_cgroup(primary, unit) == expected
+        assert _start_time(primary) == before, 'the primary was restarted'
+    finally:
+        _converge_data_tier()
+    assert _memory_limit_in_cgroup(primary, unit) == original
+    assert _start_time(primary) == before
 
 
 @pytest.fixture()
