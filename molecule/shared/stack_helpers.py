@@ -4,6 +4,8 @@ group_vars."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -98,6 +100,22 @@ def run_playbook(name, *extra, inventory=None):
         env['ANSIBLE_CONFIG'] = cfg
     cmd = ['ansible-playbook', '-i', inventory or INVENTORY, os.path.join(PROJECT, 'playbooks', name)] + list(extra)
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+
+
+HAPROXY_SOCKET = '/run/haproxy/admin.sock'
+
+
+def haproxy_admin(lb, command):
+    """One command on HAProxy's admin socket of the Node `lb`; its answer."""
+    return lb.host.check_output("echo '%s' | socat -t 5 stdio unix-connect:%s" % (command, HAPROXY_SOCKET))
+
+
+def haproxy_stat(lb, backend, server):
+    """The `show stat` row of a server, as a dict."""
+    for row in csv.DictReader(io.StringIO(haproxy_admin(lb, 'show stat').lstrip('# '))):
+        if row['pxname'] == backend and row['svname'] == server:
+            return row
+    raise AssertionError('%s/%s not in show stat' % (backend, server))
 
 
 RESULTS = os.path.join(PROJECT, 'bench', 'results')

@@ -7,8 +7,6 @@ limits, and a check-mode run that changes nothing."""
 from __future__ import annotations
 
 import concurrent.futures
-import csv
-import io
 import re
 import socket
 import ssl
@@ -19,11 +17,13 @@ import requests
 import urllib3
 
 from conftest import playbook, set_server_state
+from stack_helpers import HAPROXY_SOCKET as SOCKET
+from stack_helpers import haproxy_admin as admin
+from stack_helpers import haproxy_stat as stat
 
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
 WEB1, WEB2 = 'mol-lbweb1', 'mol-lbweb2'
-SOCKET = '/run/haproxy/admin.sock'
 
 
 def get(lb, path='/', **kw):
@@ -40,18 +40,6 @@ def hosts_seen(lb, count=12, path='/'):
         seen.append(resp.json()['host'])
     return seen
 
-
-def admin(lb, command):
-    return lb.host.check_output("echo '%s' | socat -t 5 stdio unix-connect:%s" % (command, SOCKET))
-
-
-def stat(lb, backend, server):
-    """The `show stat` row of a server, as a dict."""
-    rows = csv.DictReader(io.StringIO(admin(lb, 'show stat').lstrip('# ')))
-    for row in rows:
-        if row['pxname'] == backend and row['svname'] == server:
-            return row
-    raise AssertionError('%s/%s not in show stat' % (backend, server))
 
 
 def wait_status(lb, server, wanted, timeout=30):

@@ -11,40 +11,27 @@ from __future__ import annotations
 
 import os
 import secrets
-import sys
 import time
 
 import pytest
 
 from conftest import LB, WEB
-from stack_helpers import record_result
+from browser import WAIT, Browser, first_visit
+from stack_helpers import RESULTS, haproxy_admin, haproxy_stat, record_result
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-RESULTS = os.path.join(HERE, '..', '..', '..', 'bench', 'results')
 SHOTS = os.path.join(RESULTS, 'browser')
-sys.path.insert(0, os.path.join(HERE, '..', '..', 'shared'))
-from browser import WAIT, Browser, first_visit  # noqa: E402
 
-HAPROXY_SOCKET = '/run/haproxy/admin.sock'
 BUS_LOGIN = 'odoo-scale-bus-check'
-
-
-def haproxy(nodes, command):
-    return nodes[LB].host.check_output("echo '%s' | socat -t 5 stdio unix-connect:%s" % (command, HAPROXY_SOCKET))
 
 
 def set_node(nodes, server, state):
     """HAProxy's state for one web node in both backends (HTTP and bus)."""
     for backend in ('odoo_web', 'odoo_websocket'):
-        haproxy(nodes, 'set server %s/%s state %s' % (backend, server, state))
+        haproxy_admin(nodes[LB], 'set server %s/%s state %s' % (backend, server, state))
 
 
 def websocket_sessions(nodes, server):
-    for line in haproxy(nodes, 'show stat').splitlines():
-        cols = line.split(',')
-        if cols[:2] == ['odoo_websocket', server]:
-            return int(cols[4])      # scur
-    raise AssertionError('no odoo_websocket/%s in show stat' % server)
+    return int(haproxy_stat(nodes[LB], 'odoo_websocket', server)['scur'])
 
 
 def record(name, figures):
