@@ -10,6 +10,7 @@ PgBouncer is left resumed."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -40,50 +41,6 @@ def _converge_data_tier(*extra):
     return run
 
 
-def test_converge_reloads_a_setting_that_needs_no_restart(primary, replica):
-    """log_min_duration_statement changed by a converge: in force on both
-    servers, neither restarted."""
-    before = {node.name: _start_time(node) for node in (primary, replica)}
-    original = primary.psql('SHOW log_min_duration_statement')
-    changed = '1234ms' if original != '1234ms' else '4321ms'
-    try:
-        run = _converge_data_tier('-e', 'postgresql_log_min_duration_statement=%s' % changed)
-        assert recap_changed(run.stdout, primary.name) > 0, run.stdout[-3000:]
-        for node in (primary, replica):
-            assert node.psql('SHOW log_min_duration_statement') == changed, node.name
-            assert _start_time(node) == before[node.name], '%s was restarted' % node.name
-        assert 'Restart postgresql' not in run.stdout
-    finally:
-        _converge_data_tier()
-    assert primary.psql('SHOW log_min_duration_statement') == original
-    assert {node.name: _start_time(node) for node in (primary, replica)} == before
-
-
-def test_converge_reports_a_setting_that_needs_a_restart(primary, replica):
-    """shared_buffers changed by a converge: reported as pending with
-    pg_restart.yml named, the running value unchanged, neither server
-    restarted. The original settings are converged back after."""
-    before = {node.name: _start_time(node) for node in (primary, replica)}
-    original = primary.psql('SHOW shared_buffers')
-    changed = '144MB' if original != '144MB' else '160MB'
-    try:
-        run = _converge_data_tier('-e', '{"postgresql_settings": {"shared_buffers": "%s"}}' % changed)
-        for node in (primary, replica):
-            assert _start_time(node) == before[node.name], '%s was restarted' % node.name
-            assert 'shared_buffers' in (_pending_restart(node) or '').split(','), node.name
-            assert node.psql('SHOW shared_buffers') == original, node.name
-            # The result printer may fold a long message: compare with whitespace collapsed.
-            warning = (r'WARNING: %s needs a restart to apply [\w, .]*shared_buffers.{0,300}?playbooks/pg_restart\.yml'
-                       % re.escape(node.name))
-            assert re.search(warning, ' '.join(run.stdout.split())), run.stdout[-3000:]
-    finally:
-        _converge_data_tier()
-        if any(_pending_restart(node) for node in (primary, replica)):
-            restart = run_playbook('pg_restart.yml')
-            assert restart.returncode == 0, restart.stdout[-3000:] + restart.stderr[-2000:]
-    assert primary.psql('SHOW shared_buffers') == original
-
-
 def _memory_limit_in_cgroup(node, unit):
     """The memory limit the kernel enforces on a unit (cgroup v2 or v1)."""
     path = node.unit_property(unit, 'ControlGroup')
@@ -92,22 +49,54 @@ def _memory_limit_in_cgroup(node, unit):
         % (path, path)).strip()
 
 
-def test_converge_applies_a_new_memory_limit_to_the_running_unit(primary):
-    """MemoryMax changed by a converge: the running unit's cgroup has the new
-    limit at once (daemon-reload), PostgreSQL was not restarted."""
+def test_a_converge_reloads_reports_and_limits_without_a_restart(primary, replica):
+    """One converge changes three things at once, and neither server is
+    restarted:
+    - log_min_duration_statement (reload only): in force on both servers;
+    - shared_buffers (needs a restart): pending on both, the running value
+      unchanged, a WARNING naming it and playbooks/pg_restart.yml;
+    - MemoryMax: the running unit's cgroup has the new limit (daemon-reload).
+    Then one converge puts the original settings back (a reload suffices:
+    shared_buffers returns to the value in force)."""
     unit = 'postgresql@15-main.service'
-    before = _start_time(primary)
-    original = _memory_limit_in_cgroup(primary, unit)
-    expected = str(972 * 1024 * 1024)  # 95% of postgresql_memory_mb 1024, in whole MB
+    nodes = (primary, replica)
+    before = {node.name: _start_time(node) for node in nodes}
+    original_log = primary.psql('SHOW log_min_duration_statement')
+    original_buffers = primary.psql('SHOW shared_buffers')
+    original_limit = _memory_limit_in_cgroup(primary, unit)
+    changed_log = '1234ms' if original_log != '1234ms' else '4321ms'
+    changed_buffers = '144MB' if original_buffers != '144MB' else '160MB'
+    expected_limit = str(972 * 1024 * 1024)  # 95% of postgresql_memory_mb 1024, in whole MB
+    restarted = False
     try:
-        _converge_data_tier('-e', 'postgresql_memory_max_percent=95')
-        assert primary.unit_property(unit, 'MemoryMax') == expected
-        assert _memory_limit_in_cgroup(primary, unit) == expected
-        assert _start_time(primary) == before, 'the primary was restarted'
+        run = _converge_data_tier('-e', json.dumps({
+            'postgresql_log_min_duration_statement': changed_log,
+            'postgresql_settings': {'shared_buffers': changed_buffers},
+            'postgresql_memory_max_percent': 95}))
+        assert recap_changed(run.stdout, primary.name) > 0, run.stdout[-3000:]
+        assert 'Restart postgresql' not in run.stdout
+        for node in nodes:
+            assert _start_time(node) == before[node.name], '%s was restarted' % node.name
+            assert node.psql('SHOW log_min_duration_statement') == changed_log, node.name
+            assert 'shared_buffers' in (_pending_restart(node) or '').split(','), node.name
+            assert node.psql('SHOW shared_buffers') == original_buffers, node.name
+            # The result printer may fold a long message: compare with whitespace collapsed.
+            warning = (r'WARNING: %s needs a restart to apply [\w, .]*shared_buffers.{0,300}?playbooks/pg_restart\.yml'
+                       % re.escape(node.name))
+            assert re.search(warning, ' '.join(run.stdout.split())), run.stdout[-3000:]
+        assert primary.unit_property(unit, 'MemoryMax') == expected_limit
+        assert _memory_limit_in_cgroup(primary, unit) == expected_limit
     finally:
         _converge_data_tier()
-    assert _memory_limit_in_cgroup(primary, unit) == original
-    assert _start_time(primary) == before
+        if any(_pending_restart(node) for node in nodes):
+            restarted = True
+            restart = run_playbook('pg_restart.yml')
+            assert restart.returncode == 0, restart.stdout[-3000:] + restart.stderr[-2000:]
+    assert not restarted, 'converging back left a setting pending; pg_restart.yml was needed'
+    assert primary.psql('SHOW log_min_duration_statement') == original_log
+    assert primary.psql('SHOW shared_buffers') == original_buffers
+    assert _memory_limit_in_cgroup(primary, unit) == original_limit
+    assert {node.name: _start_time(node) for node in nodes} == before
 
 
 @pytest.fixture()
