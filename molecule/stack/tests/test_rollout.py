@@ -26,6 +26,9 @@ from stack_helpers import record_result, run_playbook
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, '..', '..', '..', 'bench', 'results')
 BASELINE_SECONDS = 15
+# As molecule/stack/converge.yml passes them.
+INIT_MODULES = ['base', 'web', 'bus', 'fs_storage', 'fs_attachment', 'fs_attachment_s3', 'odoo_scale_session_redis',
+                'odoo_scale_probe']
 sys.path.insert(0, os.path.join(HERE, '..', '..', '..', 'bench'))
 from loadgen import LoadGen  # noqa: E402
 
@@ -88,6 +91,49 @@ def original(nodes):
     return releases.pop()
 
 
+def _main_pid(node):
+    return node.host.check_output('systemctl show -p MainPID --value odoo').strip()
+
+
+def _conf_option(node, name):
+    return node.host.check_output("sed -n 's/^%s *= *//p' /etc/odoo/odoo.conf" % name).strip()
+
+
+def test_a_converge_with_a_new_setting_and_new_code_fails_no_request(tmp_path_factory, nodes, load, original):
+    """The application tier's playbook (app_services.yml, what site.yml
+    runs) with `--tags odoo`, as an operator applies an Odoo setting, under
+    load with a changed setting (limit_time_real) and a new build at once.
+    The new build is installed beside the live release and not switched
+    (the run names rollout.yml); the nodes restart one at a time, each web
+    node drained and put back before the next one is drained (the drain is
+    HAProxy's task, tagged haproxy: it runs under any tag selection), then
+    the cron node; not one request fails."""
+    web_conf = _conf_option(nodes[WEB[0]], 'limit_time_real')
+    changed = 121 if web_conf != '121' else 122
+    pids = {name: _main_pid(nodes[name]) for name in WEB + [CRON]}
+    gen = load()
+    out = run_playbook('app_services.yml', '--tags', 'odoo', '-e', json.dumps({
+        'odoo_extra_addons_dirs': [build(tmp_path_factory, 'converged')],
+        'odoo_init_modules': INIT_MODULES, 'odoo_limit_time_real': changed}))
+    report = gen.stop()
+    record('converge_new_setting_and_new_build', report)
+    text = ' '.join((out.stdout + out.stderr).split())
+    assert out.returncode == 0, text[-4000:]
+    assert report['sent'] > 0 and report['failed'] == 0, report
+    for name in WEB + [CRON]:
+        assert live_release(nodes[name]) == original, name
+        notice = re.search(r'NOTICE: %s: release (\S+) is installed beside the live %s and not switched.{0,200}?'
+                           r'playbooks/rollout\.yml' % (re.escape(name), re.escape(original)), text)
+        assert notice, text[-4000:]
+        assert nodes[name].host.file('/opt/odoo/releases/%s/.installed' % notice.group(1)).exists, name
+    for name in WEB + [CRON]:
+        assert _conf_option(nodes[name], 'limit_time_real') == str(changed), name
+        assert _main_pid(nodes[name]) != pids[name], '%s was not restarted' % name
+    # One at a time: each web node put back before the next one is drained.
+    steps = [text.find('%s %s' % (name, state)) for name in WEB for state in ('drain', 'enabled')]
+    assert -1 not in steps and steps == sorted(steps), (steps, text[-4000:])
+
+
 def test_a_broken_build_stops_at_the_canary_without_failed_requests(tmp_path_factory, nodes, load, original):
     gen = load()
     rc, out = rollout('-e', json.dumps({'odoo_extra_addons_dirs': [build(tmp_path_factory, 'broken', broken=True)]}))
@@ -103,6 +149,7 @@ def test_a_broken_build_stops_at_the_canary_without_failed_requests(tmp_path_fac
 
 
 def test_a_good_build_reaches_every_node_under_load(tmp_path_factory, nodes, load, original, lb_url, settings):
+    started_on = {name: int(nodes[name].host.check_output('date +%s')) for name in WEB + [CRON]}
     gen = load()
     time.sleep(BASELINE_SECONDS)                  # the same load just before, for the p99 comparison
     started = time.time()
@@ -123,6 +170,21 @@ def test_a_good_build_reaches_every_node_under_load(tmp_path_factory, nodes, loa
     new = {live_release(nodes[name]) for name in WEB + [CRON]}
     assert len(new) == 1 and new != {original}, new
     release = new.pop()
+    # Only the probe addon changed: the release links to the virtualenv and
+    # to Odoo's own addons it shares with the one before (installed before
+    # this rollout: no node ran pip or unpacked Odoo's addons for it), and
+    # holds its own copy of the probe.
+    for name in WEB + [CRON]:
+        host = nodes[name].host
+        for path, shared, root in (('venv', '/opt/odoo/venvs/', '%s'), ('addons/web', '/opt/odoo/addons-core/', '%s/..')):
+            targets = {host.check_output('readlink -f /opt/odoo/releases/%s/%s' % (r, path)) for r in (original, release)}
+            assert len(targets) == 1, (name, path, targets)
+            target = targets.pop()
+            assert target.startswith(shared), (name, path, target)
+            installed = int(host.check_output('stat -c %%Y %s/.installed' % (root % target)))
+            assert installed < started_on[name], '%s: %s was installed again by the rollout' % (name, target)
+        probes = {host.check_output('readlink -f /opt/odoo/releases/%s/addons/odoo_scale_probe' % r) for r in (original, release)}
+        assert probes == {'/opt/odoo/releases/%s/addons/odoo_scale_probe' % r for r in (original, release)}, probes
     # The upgrade ran once, from the cron node only, and upgraded the probe.
     log = '/var/log/odoo/upgrade-%s.log' % release
     assert nodes[CRON].host.file(log).exists
