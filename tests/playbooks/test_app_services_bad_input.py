@@ -122,6 +122,8 @@ def odoo_groups(**changes):
      'the cron node needs max_cron_threads >= 1'),
     ('hostile database name', ODOO, {'odoo_database': "odoo; DROP DATABASE x"},
      "odoo_database odoo; DROP DATABASE x must be letters, digits"),
+    ('connect timeout under its old name', ODOO, {'haproxy_timeout_connect': 5},
+     'haproxy_timeout_connect (seconds) was replaced by haproxy_timeout_connect_ms'),
     ('odoo source dir without odoo', ODOO, {'odoo_source_dir': '/tmp'},
      'odoo_source_dir /tmp holds no Odoo tree'),
 ])
