@@ -118,6 +118,10 @@ class PgServer:
     def stop(self):
         self._run('pg_ctl', '-D', self.datadir, '-m', 'immediate', '-w', 'stop', check=False)
 
+    def stop_clean(self):
+        """A clean (fast) shutdown: a shutdown checkpoint is written."""
+        self._run('pg_ctl', '-D', self.datadir, '-m', 'fast', '-w', 'stop')
+
     def destroy(self):
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)

@@ -152,6 +152,38 @@ def test_a_replica_outside_pg_replica_stops_the_run_before_any_change(primary, b
     assert primary.psql('SELECT pg_is_in_recovery()') == 'f'
 
 
+def test_a_replica_that_cannot_catch_up_leaves_writes_on_the_old_primary(primary, replica, bouncer, connect,
+                                                                        settings, probe):
+    """The replica's replay is paused, so it cannot reach the old primary's
+    shutdown checkpoint within switchover_catchup_timeout (3 s). The run
+    stops before the promotion and says so; the old primary was started
+    again before PgBouncer's RESUME, so writers through PgBouncer lose no
+    commit and see no error, and the replica streams again once its replay
+    resumes."""
+    db = settings.get('postgresql_app_database', 'odoo')
+    replica.psql('SELECT pg_wal_replay_pause()')
+    try:
+        with Writers(connect, WRITERS) as writers:
+            assert _wait(lambda: len(writers.committed) > 20), 'the writers committed nothing before the switchover'
+            run = run_playbook('switchover.yml', '-e', 'switchover_catchup_timeout=3')
+            after = len(writers.committed)
+            assert _wait(lambda: len(writers.committed) > after + 20), 'no write committed after the run'
+    finally:
+        replica.psql('SELECT pg_wal_replay_resume()')
+    out = ' '.join((run.stdout + run.stderr).split())
+    assert run.returncode != 0, out[-3000:]
+    assert re.search(r'switchover stopped before the promotion \(Wait until the replica replayed.{0,400}?nothing was '
+                     r'promoted: %s was started again and PgBouncer resumed toward it' % re.escape(primary.name), out), \
+        out[-3000:]
+    assert primary.psql('SELECT pg_is_in_recovery()') == 'f'
+    assert replica.psql('SELECT pg_is_in_recovery()') == 't'
+    assert not any(paused_databases(connect, settings).values()), 'a PgBouncer database was left paused'
+    assert not writers.errors, writers.errors[:5]
+    present = set(int(x) for x in primary.psql('SELECT id FROM switchover_probe', db=db).split())
+    assert not set(writers.committed) - present
+    assert _wait(lambda: _streams_from(primary, replica)), 'the replica does not stream again'
+
+
 def test_switchover_under_load_loses_no_commit_and_switches_back(primary, replica, connect, settings, probe):
     conninfo, env = probe
     db = settings.get('postgresql_app_database', 'odoo')
@@ -244,6 +276,64 @@ def test_failover_refuses_while_the_primary_answers(primary, replica):
     assert 'accepts connections: use playbooks/switchover.yml' in run.stdout + run.stderr, run.stdout[-3000:]
     assert replica.psql('SELECT pg_is_in_recovery()') == 't'
     assert primary.psql('SELECT pg_is_in_recovery()') == 'f'
+
+
+def _start_primary_again(primary, replica, unit):
+    primary.host.run('systemctl start %s' % unit)
+    assert _wait(lambda: primary.host.run('runuser -u postgres -- pg_isready -q').rc == 0), 'the primary did not start'
+    assert _wait(lambda: _streams_from(primary, replica)), 'the replica does not stream again'
+
+
+def test_failover_refuses_a_primary_that_rejects_connections(primary, replica):
+    """A primary in a smart shutdown (a session still open) answers
+    pg_isready with "rejecting connections" (exit 1): it is alive and may
+    come back, so the failover refuses and promotes nothing."""
+    unit = 'postgresql@15-main.service'
+    primary.host.run("runuser -u postgres -- sh -c \"nohup psql -X -c 'SELECT pg_sleep(600)' >/dev/null 2>&1 &\"")
+    assert _wait(lambda: primary.psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(600)%'") == '1')
+    try:
+        primary.host.run('runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl stop -D /var/lib/postgresql/15/main '
+                         '-m smart -W')
+        assert _wait(lambda: primary.host.run('runuser -u postgres -- pg_isready -q').rc == 1), \
+            'pg_isready did not report the primary as rejecting connections'
+        run = run_playbook('failover.yml')
+        out = ' '.join((run.stdout + run.stderr).split())
+        assert run.returncode != 0, out[-3000:]
+        assert 'answers but rejects connections' in out, out[-3000:]
+        assert replica.psql('SELECT pg_is_in_recovery()') == 't'
+        assert primary.unit_property(unit, 'LoadState') == 'loaded'
+    finally:
+        primary.host.run('runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl stop -D /var/lib/postgresql/15/main '
+                         '-m fast')
+        _start_primary_again(primary, replica, unit)
+
+
+def test_a_primary_that_cannot_be_fenced_stops_the_failover_before_the_promotion(primary, replica, connect, settings):
+    """The primary's server is down but its host answers and its unit cannot
+    be masked (a unit file in /etc/systemd/system is in the way): the run
+    stops naming the fence that failed, the replica is not promoted and
+    PgBouncer still points at the old primary."""
+    unit = 'postgresql@15-main.service'
+    path = '/etc/systemd/system/%s' % unit
+    primary.host.run('systemctl stop %s' % unit)
+    primary.host.run('cp /lib/systemd/system/postgresql@.service %s && systemctl daemon-reload' % path)
+    try:
+        run = run_playbook('failover.yml')
+        out = ' '.join((run.stdout + run.stderr).split())
+        assert run.returncode != 0, out[-3000:]
+        assert re.search(r'the old primary %s answers but could not be fenced \(Stop and mask the PostgreSQL unit'
+                         % re.escape(primary.name), out), out[-3000:]
+        assert 'NEW PRIMARY' not in out
+        assert replica.psql('SELECT pg_is_in_recovery()') == 't'
+    finally:
+        primary.host.run('rm -f %s && systemctl daemon-reload' % path)
+        primary.host.run('systemctl unmask %s' % unit)
+        _start_primary_again(primary, replica, unit)
+    conn = connect()
+    with conn.cursor() as cur:
+        cur.execute('SELECT host(inet_server_addr()), pg_is_in_recovery()')
+        assert cur.fetchone() == (primary.address, False)
+    conn.close()
 
 
 def test_failover_fences_the_old_primary_and_rejoins_it_only_on_request(primary, replica, connect, settings):
