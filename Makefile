@@ -34,7 +34,7 @@ lint: $(VENV)/.installed
 	@scripts/run-step.sh lint scripts/lint.sh
 
 unit: $(VENV)/.installed
-	@scripts/run-step.sh unit $(BIN)/python -m pytest tests/unit -q -p no:cacheprovider --junitxml=.cache/junit/unit.xml
+	@scripts/run-step.sh unit $(BIN)/python -m pytest tests/unit -q -p no:cacheprovider -n 2 --junitxml=.cache/junit/unit.xml
 
 playbook-checks: $(VENV)/.installed
 	@scripts/run-step.sh bad-input $(BIN)/python -m pytest tests/playbooks -q -p no:cacheprovider -n 2 --junitxml=.cache/junit/bad-input.xml

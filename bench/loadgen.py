@@ -25,10 +25,13 @@ import requests
 
 
 class LoadGen:
-    def __init__(self, url, password, db='odoo', login='admin', workers=4, timeout=30):
+    def __init__(self, url, password, db='odoo', login='admin', workers=4, timeout=30, think=0.0):
         self.url = url.rstrip('/')
         self.db, self.login, self.password = db, login, password
         self.workers, self.timeout = workers, timeout
+        # Seconds each worker waits after a request (a user's think time);
+        # 0 is a closed loop at full speed, which saturates a small machine.
+        self.think = think
         self._stop = threading.Event()
         self._threads = []
         self._lock = threading.Lock()
@@ -76,6 +79,8 @@ class LoadGen:
                 if self._stop.is_set():
                     break
                 self._one(http, kind, n)
+                if self.think:
+                    self._stop.wait(self.think)
 
     def start(self):
         self._threads = [threading.Thread(target=self._worker, args=(n,), daemon=True) for n in range(self.workers)]
@@ -109,8 +114,9 @@ def main():
     ap.add_argument('--db', default='odoo')
     ap.add_argument('--workers', type=int, default=4)
     ap.add_argument('--seconds', type=int, default=30)
+    ap.add_argument('--think', type=float, default=0.0, help='seconds each worker waits after a request')
     args = ap.parse_args()
-    gen = LoadGen(args.url, args.password, db=args.db, workers=args.workers).start()
+    gen = LoadGen(args.url, args.password, db=args.db, workers=args.workers, think=args.think).start()
     time.sleep(args.seconds)
     print(json.dumps(gen.stop(), indent=2))
     return 0
