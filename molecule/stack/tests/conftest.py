@@ -87,8 +87,8 @@ def connect(bouncer, settings):
     return _connect
 
 
-def paused_databases(connect, settings):
-    """PgBouncer's SHOW DATABASES: {database: paused flag}."""
+def pgbouncer_databases(connect, settings):
+    """PgBouncer's SHOW DATABASES, a dict per database."""
     admin = connect(dbname='pgbouncer', user=settings.get('pgbouncer_admin_user', 'pgbouncer_admin'),
                     password=settings['pgbouncer_admin_password'])
     admin.autocommit = True
@@ -97,7 +97,12 @@ def paused_databases(connect, settings):
         names = [col.name for col in cur.description]
         rows = [dict(zip(names, row)) for row in cur.fetchall()]
     admin.close()
-    return {row['name']: row['paused'] for row in rows}
+    return rows
+
+
+def paused_databases(connect, settings):
+    """PgBouncer's SHOW DATABASES: {database: paused flag}."""
+    return {row['name']: row['paused'] for row in pgbouncer_databases(connect, settings)}
 
 
 # -- Redis and the object store ---------------------------------------------

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'shared'))
-from conftest import paused_databases  # noqa: E402
+from conftest import paused_databases, pgbouncer_databases  # noqa: E402
 from stack_helpers import INVENTORY, PGBENCH, PROJECT, PgbenchLoop, run_playbook  # noqa: E402
 
 CLIENTS = 20
@@ -332,14 +332,7 @@ def test_a_primary_that_cannot_be_fenced_stops_the_failover_before_the_promotion
     # PgBouncer still sends the app database to the old primary (its own
     # answer; a query through the pool right after the restart may meet a
     # server connection the restart closed, which is not what this checks).
-    admin = connect(dbname='pgbouncer', user=settings.get('pgbouncer_admin_user', 'pgbouncer_admin'),
-                    password=settings['pgbouncer_admin_password'])
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute('SHOW DATABASES')
-        names = [col.name for col in cur.description]
-        hosts = {row[names.index('name')]: row[names.index('host')] for row in cur.fetchall()}
-    admin.close()
+    hosts = {row['name']: row['host'] for row in pgbouncer_databases(connect, settings)}
     assert hosts[settings.get('postgresql_app_database', 'odoo')] == primary.address, hosts
 
 
