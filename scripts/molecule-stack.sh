@@ -34,5 +34,20 @@ if [[ $rc -eq 0 && ${ODOO_SCALE_BENCH:-1} == 1 ]]; then
   python bench/stack.py --out bench/results/stack.json || rc=$?
   python bench/web.py || rc=$?
 fi
+if ((rc != 0)); then
+  # Before the containers go: what each host's services went through (units
+  # restarted or failed, the last lines of their journals), so a failure
+  # that depends on luck can still be read from the CI log.
+  echo "==> molecule-stack failed: service state of every host"
+  for c in $(docker ps --format '{{.Names}}' | grep "^${ODOO_SCALE_MOL_PREFIX:-mol-s}-" | sort); do
+    echo "--- $c"
+    docker exec "$c" systemctl --failed --no-legend --plain 2>/dev/null | sed 's/^/failed: /' || true
+    for u in postgresql@15-main pgbouncer redis-server seaweedfs odoo haproxy; do
+      n=$(docker exec "$c" systemctl show -p NRestarts --value "$u" 2>/dev/null || true)
+      [[ -n $n && $n != 0 ]] && echo "$u restarted $n times" && \
+        docker exec "$c" journalctl -u "$u" --no-pager -n 30 2>/dev/null | sed "s/^/$u: /"
+    done
+  done
+fi
 molecule destroy -s stack >/dev/null 2>&1 || true
 exit $rc
