@@ -26,4 +26,7 @@ add objectstore_admin_secret_key "$(rand)"
 add objectstore_odoo_access_key "$(key odoo)"
 add objectstore_odoo_secret_key "$(rand)"
 add haproxy_stats_password "$(rand)"
+add objectstore_backup_access_key "$(key backup)"
+add objectstore_backup_secret_key "$(rand)"
+add pgbackrest_repo_cipher_pass "$(rand)"
 if ((${#added[@]})); then echo "local-secrets: added ${added[*]} to $out"; fi

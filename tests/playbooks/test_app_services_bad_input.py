@@ -89,6 +89,12 @@ def odoo_groups(**changes):
     return dict(ODOO, **changes)
 
 
+BACKUP_KEYS = {'objectstore_backup_bucket': 'odoo-backup', 'objectstore_backup_access_key': 'backup-access-key',
+               'objectstore_backup_secret_key': 'backup-secret-key-long-enough'}
+BACKUPS = dict(BACKUP_KEYS, pgbackrest_enabled=True,
+               pgbackrest_repo_cipher_pass='a-cipher-passphrase-long-enough')
+
+
 @pytest.mark.parametrize('case, groups, extra, expected', [
     ('redis and objectstore over the host RAM', SHARED, {'odoo_scale_host_memory_mb': 512},
      'memory budget on host box1: objectstore 256 + redis 224 = 480 MB exceeds 256 MB'
@@ -126,6 +132,18 @@ def odoo_groups(**changes):
      'haproxy_timeout_connect (seconds) was replaced by haproxy_timeout_connect_ms'),
     ('odoo source dir without odoo', ODOO, {'odoo_source_dir': '/tmp'},
      'odoo_source_dir /tmp holds no Odoo tree'),
+    ('backups without https to the object store', ODOO, dict(BACKUPS, objectstore_tls=False),
+     "pgbackrest_repo_s3_url '' is not an https://host[:port] endpoint"),
+    ('backups without a cipher passphrase', ODOO, dict(BACKUPS, pgbackrest_repo_cipher_pass='short'),
+     'secret pgbackrest_repo_cipher_pass is not set or too short (20 characters'),
+    ('backups without a backup bucket', ODOO, dict(BACKUPS, objectstore_backup_bucket=''),
+     "pgbackrest_repo_s3_bucket '' is not a bucket name"),
+    ('backup bucket is the odoo bucket', ODOO, dict(BACKUPS, objectstore_backup_bucket='odoo-filestore'),
+     'objectstore_backup_bucket odoo-filestore must be a valid S3 bucket name'),
+    ('backup key is the odoo key', ODOO, dict(BACKUPS, objectstore_backup_access_key='odoo-access-key'),
+     "objectstore_backup_access_key must differ from Odoo's and the admin's keys"),
+    ('backup bucket without its key', ODOO, dict(BACKUPS, objectstore_backup_secret_key=''),
+     'secret objectstore_backup_secret_key is not set'),
 ])
 def test_bad_shape_or_budget_stops_before_any_change(tmp_path, case, groups, extra, expected):
     rc, out = run_playbook(tmp_path, inventory(dict(DATA_TIER_SECRETS, **extra), groups=groups), 'app_services.yml')

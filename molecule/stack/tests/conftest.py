@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 import time
 
@@ -20,7 +21,7 @@ import pytest
 import requests
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'shared'))
-from stack_helpers import Node, load_group_vars, node_of  # noqa: E402
+from stack_helpers import PGBENCH, Node, load_group_vars, node_of  # noqa: E402
 
 PREFIX = os.environ.get('ODOO_SCALE_MOL_PREFIX', 'mol-s')
 WEB = ['%s-web1' % PREFIX, '%s-web2' % PREFIX]
@@ -31,7 +32,7 @@ SVC = '%s-svc1' % PREFIX
 # Read-only checks first; a check that restarts, rolls out, switches over or
 # fails over runs after every check that needs the stack as converged.
 ORDER = ['test_data_tier', 'test_redis', 'test_objectstore', 'test_odoo', 'test_browser', 'test_db_maintenance',
-         'test_rollout', 'test_pg_restart', 'test_replica_reclone', 'test_switchover']
+         'test_rollout', 'test_backup', 'test_pg_restart', 'test_replica_reclone', 'test_switchover']
 
 
 def pytest_collection_modifyitems(items):
@@ -98,6 +99,28 @@ def pgbouncer_databases(connect, settings):
         rows = [dict(zip(names, row)) for row in cur.fetchall()]
     admin.close()
     return rows
+
+
+PGBENCH_TABLES = ('pgbench_accounts', 'pgbench_branches', 'pgbench_history', 'pgbench_tellers')
+
+
+@pytest.fixture()
+def pgbench_env(bouncer, primary, settings):
+    """pgbench's conninfo and environment through PgBouncer; its tables are
+    created for the test and dropped after unless they were there before."""
+    if not os.path.exists(PGBENCH):
+        pytest.skip('%s is not installed on the controller' % PGBENCH)
+    db = settings.get('postgresql_app_database', 'odoo')
+    conninfo = 'host=%s port=6432 dbname=%s user=%s connect_timeout=10' % (
+        bouncer.address, db, settings.get('postgresql_app_user', 'odoo'))
+    env = dict(os.environ, PGPASSWORD=settings['postgresql_app_password'])
+    existed = primary.psql("SELECT to_regclass('public.pgbench_accounts') IS NOT NULL", db=db) == 't'
+    if not existed:
+        subprocess.run([PGBENCH, '-i', '-q', '-s', '1', '-I', 'dtgvp', conninfo],
+                       env=env, check=True, capture_output=True, text=True, timeout=120)
+    yield conninfo, env
+    if not existed:
+        primary.psql('DROP TABLE IF EXISTS %s' % ', '.join(PGBENCH_TABLES), db=db)
 
 
 def paused_databases(connect, settings):

@@ -13,18 +13,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 
-import pytest
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'shared'))
 from conftest import paused_databases  # noqa: E402
-from stack_helpers import PGBENCH, PgbenchLoop, recap_changed, run_playbook  # noqa: E402
+from stack_helpers import PgbenchLoop, recap_changed, run_playbook  # noqa: E402
 
 CLIENTS = 20
-PGBENCH_TABLES = ('pgbench_accounts', 'pgbench_branches', 'pgbench_history', 'pgbench_tellers')
 
 
 def _start_time(node):
@@ -97,25 +93,6 @@ def test_a_converge_reloads_reports_and_limits_without_a_restart(primary, replic
     assert primary.psql('SHOW shared_buffers') == original_buffers
     assert _memory_limit_in_cgroup(primary, unit) == original_limit
     assert {node.name: _start_time(node) for node in nodes} == before
-
-
-@pytest.fixture()
-def pgbench_env(bouncer, primary, settings):
-    """pgbench's conninfo and environment through PgBouncer; its tables are
-    created for the test and dropped after unless they were there before."""
-    if not os.path.exists(PGBENCH):
-        pytest.skip('%s is not installed on the controller' % PGBENCH)
-    db = settings.get('postgresql_app_database', 'odoo')
-    conninfo = 'host=%s port=6432 dbname=%s user=%s connect_timeout=10' % (
-        bouncer.address, db, settings.get('postgresql_app_user', 'odoo'))
-    env = dict(os.environ, PGPASSWORD=settings['postgresql_app_password'])
-    existed = primary.psql("SELECT to_regclass('public.pgbench_accounts') IS NOT NULL", db=db) == 't'
-    if not existed:
-        subprocess.run([PGBENCH, '-i', '-q', '-s', '1', '-I', 'dtgvp', conninfo],
-                       env=env, check=True, capture_output=True, text=True, timeout=120)
-    yield conninfo, env
-    if not existed:
-        primary.psql('DROP TABLE IF EXISTS %s' % ', '.join(PGBENCH_TABLES), db=db)
 
 
 def test_restart_under_load_without_client_errors(primary, replica, connect, settings, pgbench_env):

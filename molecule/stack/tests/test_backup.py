@@ -1,0 +1,283 @@
+"""Backups with pgBackRest into the object store's backup bucket, and a
+point-in-time restore.
+
+- The repository is reached over HTTPS with a certificate of the bundle's CA
+  (a client that does not trust that CA is refused), with its own key: the
+  Odoo key cannot list the backup bucket, the backup key cannot list Odoo's.
+- What lies in the bucket is encrypted: an archived WAL segment read
+  straight from the bucket is neither a WAL page nor a zstd frame.
+- The converge started a first full backup; the timers back up only where
+  PostgreSQL is the primary.
+- playbooks/backup.yml under pgbench writes prints the label pgBackRest
+  then lists.
+- playbooks/restore.yml to a time T, while pgbench writes through
+  PgBouncer: rows written before T are there, rows written after are not,
+  a table dropped after T is back, the replica streams from the restored
+  primary, PgBouncer serves writes, no pgbench client saw an error, and the
+  data directory from before is kept aside.
+- A restore that fails midway (a restore point that does not exist) puts
+  the old data directory back and leaves the stack serving as before.
+- Bad targets (a time in the future, a time before the oldest backup, an
+  unknown label, a wrong cipher passphrase) are refused with one line each,
+  and nothing changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'shared'))
+from conftest import paused_databases  # noqa: E402
+from stack_helpers import INVENTORY, PgbenchLoop, run_playbook  # noqa: E402
+
+CLIENTS = 10
+STANZA = 'odoo'
+DATA = '/var/lib/postgresql/15/main'
+CA = os.path.join(os.path.dirname(INVENTORY or '.'), 'pki', 'ca.crt')
+ZSTD_MAGIC = b'\x28\xb5\x2f\xfd'
+
+
+def _info(node):
+    """pgbackrest info of the stanza, read on the host as postgres."""
+    out = node.host.check_output('runuser -u postgres -- pgbackrest --stanza=%s --output=json info' % STANZA)
+    return json.loads(out)[0]
+
+
+def _flat(text):
+    """Ansible's output with its line wrapping undone."""
+    return ' '.join(text.split())
+
+
+def _until(check, what, limit=300):
+    """Poll check() until it is true; a hang guard (minutes), not a timing
+    assertion: a healthy stack gets there in seconds."""
+    for _ in range(limit * 2):
+        if check():
+            return
+        time.sleep(0.5)
+    raise AssertionError('%s: not reached' % what)
+
+
+def _wait_no_backup_running(node):
+    """The converge's first full backup runs in the background: wait until
+    no backup unit is active (a state, not a duration)."""
+    _until(lambda: node.host.run('systemctl is-active --quiet pgbackrest-backup@full.service '
+                                 'pgbackrest-backup@diff.service pgbackrest-backup@incr.service').rc != 0,
+           'no backup unit active on %s' % node.name, limit=1800)
+
+
+@pytest.fixture(scope='module')
+def https_s3(s3_node, settings):
+    """s3(access_key, secret_key, verify): boto3 against the HTTPS endpoint."""
+    boto3 = pytest.importorskip('boto3')
+    from botocore.config import Config
+    port = settings.get('objectstore_seaweedfs_s3_https_port', 8443)
+
+    def _client(access_key, secret_key, verify=CA):
+        return boto3.client(
+            's3', endpoint_url='https://%s:%s' % (s3_node.address, port), verify=verify,
+            aws_access_key_id=access_key, aws_secret_access_key=secret_key,
+            region_name=settings.get('objectstore_region', 'us-east-1'),
+            config=Config(s3={'addressing_style': 'path'}, retries={'max_attempts': 1},
+                          connect_timeout=10, read_timeout=30))
+    return _client
+
+
+def _backup_client(https_s3, settings, verify=CA):
+    return https_s3(settings['objectstore_backup_access_key'], settings['objectstore_backup_secret_key'], verify)
+
+
+def test_the_repository_is_served_over_https_with_the_bundle_ca_and_its_own_key(https_s3, s3_node, settings):
+    from botocore.exceptions import ClientError, SSLError
+    bucket = settings['objectstore_backup_bucket']
+    assert os.path.exists(CA), 'the bundle CA is not on the controller at %s' % CA
+    listed = _backup_client(https_s3, settings).list_objects_v2(Bucket=bucket, Prefix='pgbackrest/')
+    keys = [obj['Key'] for obj in listed.get('Contents', [])]
+    assert any('/archive/%s/' % STANZA in key for key in keys), keys[:20]
+
+    # A client that trusts only the usual public CAs is refused.
+    with pytest.raises(SSLError):
+        _backup_client(https_s3, settings, verify=True).list_objects_v2(Bucket=bucket)
+
+    # Each key sees its own bucket only.
+    odoo = https_s3(settings['objectstore_odoo_access_key'], settings['objectstore_odoo_secret_key'])
+    with pytest.raises(ClientError) as denied:
+        odoo.list_objects_v2(Bucket=bucket)
+    assert denied.value.response['Error']['Code'] == 'AccessDenied'
+    with pytest.raises(ClientError) as denied:
+        _backup_client(https_s3, settings).list_objects_v2(Bucket=settings.get('objectstore_bucket', 'odoo-filestore'))
+    assert denied.value.response['Error']['Code'] == 'AccessDenied'
+
+
+def test_what_lies_in_the_bucket_is_encrypted(https_s3, primary, settings):
+    bucket = settings['objectstore_backup_bucket']
+    client = _backup_client(https_s3, settings)
+    listed = client.list_objects_v2(Bucket=bucket, Prefix='pgbackrest/archive/%s/' % STANZA)
+    segments = [obj['Key'] for obj in listed.get('Contents', []) if re.search(r'/[0-9A-F]{24}-[0-9a-f]{40}', obj['Key'])]
+    assert segments, 'no archived WAL segment in the bucket'
+    data = client.get_object(Bucket=bucket, Key=segments[0])['Body'].read()
+    assert not data.startswith(ZSTD_MAGIC), 'an archived segment is a plain zstd frame'
+    # A WAL page starts with its magic number (0xD110 for PostgreSQL 15, little-endian).
+    assert data[:2] != b'\x10\xd1', 'an archived segment is a plain WAL page'
+    assert data.startswith(b'Salted__'), data[:16]
+    info = client.get_object(Bucket=bucket, Key='pgbackrest/archive/%s/archive.info' % STANZA)['Body'].read()
+    assert b'[db]' not in info and b'db-system-id' not in info, 'archive.info is readable text'
+    # And the host's own pgBackRest reads it back with the passphrase.
+    assert _info(primary)['status']['code'] in (0, 2)
+
+
+def test_the_converge_took_a_first_full_backup_and_the_timers_follow_the_primary(primary, replica):
+    _wait_no_backup_running(primary)
+    info = _info(primary)
+    fulls = [b for b in info['backup'] if b['type'] == 'full']
+    assert fulls, info['status']
+    assert info['status']['code'] == 0, info['status']
+    for node in (primary, replica):
+        for timer in ('pgbackrest-full.timer', 'pgbackrest-diff.timer'):
+            assert node.host.service(timer).is_enabled, '%s on %s' % (timer, node.name)
+            assert node.unit_property(timer, 'ActiveState') == 'active', '%s on %s' % (timer, node.name)
+    # On the replica the unit's condition skips it: no backup is taken there.
+    before = len(info['backup'])
+    replica.host.run_test('systemctl start pgbackrest-backup@incr.service')
+    assert replica.unit_property('pgbackrest-backup@incr.service', 'Result') == 'success'
+    assert 'being skipped' in replica.host.run('systemctl status pgbackrest-backup@incr.service').stdout
+    assert len(_info(primary)['backup']) == before
+
+
+def test_a_backup_on_demand_under_load_prints_its_label(primary, pgbench_env):
+    conninfo, env = pgbench_env
+    _wait_no_backup_running(primary)
+    with PgbenchLoop(conninfo, env, CLIENTS) as load:
+        run = run_playbook('backup.yml', '-e', 'backup_type=full')
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    said = re.search(r'backup (\d{8}-\d{6}F) \(full\): database ([\d.]+) MB .* stored ([\d.]+) MB', _flat(run.stdout))
+    assert said, run.stdout[-2000:]
+    labels = {b['label']: b for b in _info(primary)['backup']}
+    assert said.group(1) in labels, sorted(labels)
+    assert labels[said.group(1)]['error'] is False
+    load.assert_clean()
+
+
+def _rows(conn, sql):
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetchall()
+
+
+def test_a_point_in_time_restore_brings_back_what_was_there_at_that_time(primary, replica, connect, settings,
+                                                                          pgbench_env):
+    db = settings.get('postgresql_app_database', 'odoo')
+    conninfo, env = pgbench_env
+    _wait_no_backup_running(primary)
+    primary.psql('DROP TABLE IF EXISTS pitr_rows, pitr_dropped; '
+                 'CREATE TABLE pitr_rows (tag text NOT NULL); '
+                 'CREATE TABLE pitr_dropped AS SELECT g AS n FROM generate_series(1, 1000) g; '
+                 'GRANT ALL ON pitr_rows, pitr_dropped TO %s' % settings.get('postgresql_app_user', 'odoo'), db=db)
+    timeline_before = int(primary.psql('SELECT timeline_id FROM pg_control_checkpoint()'))
+    # The table must be in a backup's reach: the newest backup is older than
+    # it, and the archived WAL carries it from there to T.
+    conn = connect()
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.executemany('INSERT INTO pitr_rows VALUES (%s)', [('A',)] * 50)
+    target = primary.psql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') || '+00'")
+    with conn.cursor() as cur:
+        cur.executemany('INSERT INTO pitr_rows VALUES (%s)', [('B',)] * 50)
+        cur.execute('DROP TABLE pitr_dropped')
+    conn.close()
+
+    with PgbenchLoop(conninfo, env, CLIENTS) as load:
+        time.sleep(2)
+        run = run_playbook('restore.yml', '-e', 'restore_target=%s' % target)
+    fig = load.figures()
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    held = re.search(r'writes held on PgBouncer for ([\d.]+) s', _flat(run.stdout))
+    print('\nrestore.yml to %s: writes held %s s; pgbench %d clients, %d runs: %d transactions, %d failed, '
+          '%d aborted clients' % (target, held.group(1) if held else '?', CLIENTS, fig['runs'],
+                                  fig['transactions'], fig['failed'], fig['aborted_clients']))
+
+    conn = connect()
+    conn.autocommit = True
+    assert _rows(conn, 'SELECT tag, count(*) FROM pitr_rows GROUP BY tag ORDER BY tag') == [('A', 50)]
+    assert _rows(conn, 'SELECT count(*) FROM pitr_dropped') == [(1000,)]
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO pitr_rows VALUES ('after') RETURNING tag")
+        assert cur.fetchone() == ('after',)
+    conn.close()
+    assert int(primary.psql('SELECT timeline_id FROM pg_control_checkpoint()')) > timeline_before
+    # No trace of the restore's recovery settings: nothing waits for a restart.
+    for node in (primary, replica):
+        assert node.psql('SELECT string_agg(name, \',\') FROM pg_settings WHERE pending_restart') == '', node.name
+        assert 'recovery_target' not in node.host.file(DATA + '/postgresql.auto.conf').content_string, node.name
+    assert primary.host.run_test('ls -d %s.before-restore-*' % DATA)
+
+    slot = 'odoo_scale_' + replica.name.replace('-', '_')
+    assert primary.psql("SELECT state FROM pg_stat_replication WHERE application_name = '%s'" % slot) == 'streaming'
+    assert replica.psql('SELECT pg_is_in_recovery()') == 't'
+    primary.psql("INSERT INTO pitr_rows VALUES ('replicated')", db=db)
+    lsn = primary.psql('SELECT pg_current_wal_lsn()')
+    _until(lambda: replica.psql("SELECT pg_last_wal_replay_lsn() >= '%s'" % lsn) == 't', 'replica replays the insert')
+    assert replica.psql("SELECT count(*) FROM pitr_rows WHERE tag IN ('A', 'replicated')", db=db) == '51'
+    assert not any(paused_databases(connect, settings).values()), 'a PgBouncer database was left paused'
+    load.assert_clean()
+    primary.psql('DROP TABLE pitr_rows, pitr_dropped', db=db)
+
+
+def test_a_restore_that_fails_midway_puts_the_old_data_back(primary, replica, connect, settings, pgbench_env):
+    """A restore point that does not exist: PostgreSQL refuses to start at the
+    end of the archive, and the run puts the data directory it kept aside
+    back, starts it, restarts the replicas and resumes PgBouncer, while
+    pgbench writes through PgBouncer without one failed transaction."""
+    db = settings.get('postgresql_app_database', 'odoo')
+    conninfo, env = pgbench_env
+    primary.psql('DROP TABLE IF EXISTS restore_kept; CREATE TABLE restore_kept AS SELECT 42 AS n', db=db)
+    timeline = primary.psql('SELECT timeline_id FROM pg_control_checkpoint()')
+    with PgbenchLoop(conninfo, env, CLIENTS) as load:
+        time.sleep(2)
+        run = run_playbook('restore.yml', '-e', 'restore_target=no-such-restore-point', '-e', 'restore_target_type=name')
+    said = _flat(run.stdout + run.stderr)
+    assert run.returncode != 0, said[-3000:]
+    assert 'the data directory from before it is back in place and serving' in said, said[-3000:]
+    assert primary.psql('SELECT n FROM restore_kept', db=db) == '42'
+    assert primary.psql('SELECT timeline_id FROM pg_control_checkpoint()') == timeline
+    assert primary.host.run_test('ls -d %s.failed-restore-*' % DATA)
+    slot = 'odoo_scale_' + replica.name.replace('-', '_')
+    _until(lambda: primary.psql("SELECT count(*) FROM pg_stat_replication WHERE application_name = '%s' "
+                                "AND state = 'streaming'" % slot) == '1', 'replica streams again')
+    assert not any(paused_databases(connect, settings).values()), 'a PgBouncer database was left paused'
+    load.assert_clean()
+    primary.psql('DROP TABLE restore_kept', db=db)
+
+
+def test_bad_restore_targets_are_refused_before_anything_changes(primary, replica, connect, settings):
+    started = {node.name: node.psql('SELECT pg_postmaster_start_time()') for node in (primary, replica)}
+    kept = primary.host.run('ls -d %s.before-restore-* 2>/dev/null' % DATA).stdout.split()
+    cases = {
+        'future': (['-e', 'restore_target=2999-01-01T00:00:00+00'], r'is in the future'),
+        'before': (['-e', 'restore_target=2001-01-01T00:00:00+00'], r'is before the end of the oldest backup'),
+        'label': (['-e', 'restore_target=20010101-000000F'], r'is not a backup label of stanza odoo'),
+        'key': (['-e', 'restore_target=latest', '-e', 'pgbackrest_repo_cipher_pass=not-the-passphrase-at-all'],
+                r'the repository of stanza odoo cannot be used'),
+        'garbage': (['-e', 'restore_target=latest', '-e', 'restore_target_type=time'],
+                    r'is not a time PostgreSQL can read'),
+    }
+    with ThreadPoolExecutor(len(cases)) as pool:
+        runs = {name: pool.submit(run_playbook, 'restore.yml', *args) for name, (args, _) in cases.items()}
+        runs = {name: future.result() for name, future in runs.items()}
+    for name, (_, expected) in cases.items():
+        run = runs[name]
+        said = _flat(run.stdout + run.stderr)
+        assert run.returncode != 0, '%s: %s' % (name, said[-2000:])
+        assert re.search(expected, said), '%s: %s' % (name, said[-3000:])
+        assert 'nothing was changed' in said, '%s: %s' % (name, said[-2000:])
+        assert 'Pause the application database' not in said, name
+    assert {node.name: node.psql('SELECT pg_postmaster_start_time()') for node in (primary, replica)} == started
+    assert primary.host.run('ls -d %s.before-restore-* 2>/dev/null' % DATA).stdout.split() == kept
+    assert not any(paused_databases(connect, settings).values())
