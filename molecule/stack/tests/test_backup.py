@@ -35,7 +35,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'shared'))
 from conftest import paused_databases  # noqa: E402
-from stack_helpers import INVENTORY, PgbenchLoop, run_playbook  # noqa: E402
+from stack_helpers import INVENTORY, PgbenchLoop, record_result, run_playbook  # noqa: E402
 
 CLIENTS = 10
 STANZA = 'odoo'
@@ -195,13 +195,16 @@ def test_a_point_in_time_restore_brings_back_what_was_there_at_that_time(primary
 
     with PgbenchLoop(conninfo, env, CLIENTS) as load:
         time.sleep(2)
+        began = time.monotonic()
         run = run_playbook('restore.yml', '-e', 'restore_target=%s' % target)
+        took = time.monotonic() - began
     fig = load.figures()
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     held = re.search(r'writes held on PgBouncer for ([\d.]+) s', _flat(run.stdout))
-    print('\nrestore.yml to %s: writes held %s s; pgbench %d clients, %d runs: %d transactions, %d failed, '
-          '%d aborted clients' % (target, held.group(1) if held else '?', CLIENTS, fig['runs'],
-                                  fig['transactions'], fig['failed'], fig['aborted_clients']))
+    record_result('backup.json', 'restore_to_time', {
+        'playbook_seconds': round(took, 1), 'writes_held_seconds': float(held.group(1)) if held else None,
+        'database_mb': round(int(primary.psql("SELECT sum(pg_database_size(oid)) FROM pg_database")) / 1048576, 1),
+        'pgbench_clients': CLIENTS, 'pgbench_transactions': fig['transactions'], 'pgbench_failed': fig['failed']})
 
     conn = connect()
     conn.autocommit = True
