@@ -284,3 +284,9 @@ def test_bad_restore_targets_are_refused_before_anything_changes(primary, replic
     assert {node.name: node.psql('SELECT pg_postmaster_start_time()') for node in (primary, replica)} == started
     assert primary.host.run('ls -d %s.before-restore-* 2>/dev/null' % DATA).stdout.split() == kept
     assert not any(paused_databases(connect, settings).values())
+
+
+def test_the_object_store_never_died_under_the_backups(s3_node):
+    """Every backup and restore above went through the object store: systemd
+    restarted weed for none of it (a kill by the kernel at MemoryMax, say)."""
+    assert s3_node.unit_property('seaweedfs.service', 'NRestarts') == '0'
