@@ -231,14 +231,19 @@ def resp(redis_node):
 
 @pytest.fixture(scope='session')
 def s3(s3_node, settings):
-    """s3(access_key, secret_key): a boto3 S3 client for the object store."""
+    """s3(access_key, secret_key, verify=None): a boto3 S3 client for the
+    object store; with verify (a CA file, or True for the public CAs) over
+    its HTTPS endpoint."""
     boto3 = pytest.importorskip('boto3')
     from botocore.config import Config
     port = settings.get('objectstore_seaweedfs_s3_port', 8333)
+    https_port = settings.get('objectstore_seaweedfs_s3_https_port', 8443)
 
-    def _client(access_key, secret_key):
+    def _client(access_key, secret_key, verify=None):
+        url = ('http://%s:%s' % (s3_node.address, port) if verify is None
+               else 'https://%s:%s' % (s3_node.address, https_port))
         return boto3.client(
-            's3', endpoint_url='http://%s:%s' % (s3_node.address, port),
+            's3', endpoint_url=url, verify=verify,
             aws_access_key_id=access_key, aws_secret_access_key=secret_key,
             region_name=settings.get('objectstore_region', 'us-east-1'),
             config=Config(s3={'addressing_style': 'path'}, retries={'max_attempts': 1},

@@ -73,52 +73,35 @@ def _wait_no_backup_running(node):
            'no backup unit active on %s' % node.name, limit=1800)
 
 
-@pytest.fixture(scope='module')
-def https_s3(s3_node, settings):
-    """s3(access_key, secret_key, verify): boto3 against the HTTPS endpoint."""
-    boto3 = pytest.importorskip('boto3')
-    from botocore.config import Config
-    port = settings.get('objectstore_seaweedfs_s3_https_port', 8443)
-
-    def _client(access_key, secret_key, verify=CA):
-        return boto3.client(
-            's3', endpoint_url='https://%s:%s' % (s3_node.address, port), verify=verify,
-            aws_access_key_id=access_key, aws_secret_access_key=secret_key,
-            region_name=settings.get('objectstore_region', 'us-east-1'),
-            config=Config(s3={'addressing_style': 'path'}, retries={'max_attempts': 1},
-                          connect_timeout=10, read_timeout=30))
-    return _client
+def _backup_client(s3, settings, verify=CA):
+    return s3(settings['objectstore_backup_access_key'], settings['objectstore_backup_secret_key'], verify)
 
 
-def _backup_client(https_s3, settings, verify=CA):
-    return https_s3(settings['objectstore_backup_access_key'], settings['objectstore_backup_secret_key'], verify)
-
-
-def test_the_repository_is_served_over_https_with_the_bundle_ca_and_its_own_key(https_s3, s3_node, settings):
+def test_the_repository_is_served_over_https_with_the_bundle_ca_and_its_own_key(s3, settings):
     from botocore.exceptions import ClientError, SSLError
     bucket = settings['objectstore_backup_bucket']
     assert os.path.exists(CA), 'the bundle CA is not on the controller at %s' % CA
-    listed = _backup_client(https_s3, settings).list_objects_v2(Bucket=bucket, Prefix='pgbackrest/')
+    listed = _backup_client(s3, settings).list_objects_v2(Bucket=bucket, Prefix='pgbackrest/')
     keys = [obj['Key'] for obj in listed.get('Contents', [])]
     assert any('/archive/%s/' % STANZA in key for key in keys), keys[:20]
 
     # A client that trusts only the usual public CAs is refused.
     with pytest.raises(SSLError):
-        _backup_client(https_s3, settings, verify=True).list_objects_v2(Bucket=bucket)
+        _backup_client(s3, settings, verify=True).list_objects_v2(Bucket=bucket)
 
     # Each key sees its own bucket only.
-    odoo = https_s3(settings['objectstore_odoo_access_key'], settings['objectstore_odoo_secret_key'])
+    odoo = s3(settings['objectstore_odoo_access_key'], settings['objectstore_odoo_secret_key'], CA)
     with pytest.raises(ClientError) as denied:
         odoo.list_objects_v2(Bucket=bucket)
     assert denied.value.response['Error']['Code'] == 'AccessDenied'
     with pytest.raises(ClientError) as denied:
-        _backup_client(https_s3, settings).list_objects_v2(Bucket=settings.get('objectstore_bucket', 'odoo-filestore'))
+        _backup_client(s3, settings).list_objects_v2(Bucket=settings.get('objectstore_bucket', 'odoo-filestore'))
     assert denied.value.response['Error']['Code'] == 'AccessDenied'
 
 
-def test_what_lies_in_the_bucket_is_encrypted(https_s3, primary, settings):
+def test_what_lies_in_the_bucket_is_encrypted(s3, primary, settings):
     bucket = settings['objectstore_backup_bucket']
-    client = _backup_client(https_s3, settings)
+    client = _backup_client(s3, settings)
     listed = client.list_objects_v2(Bucket=bucket, Prefix='pgbackrest/archive/%s/' % STANZA)
     segments = [obj['Key'] for obj in listed.get('Contents', []) if re.search(r'/[0-9A-F]{24}-[0-9a-f]{40}', obj['Key'])]
     assert segments, 'no archived WAL segment in the bucket'
