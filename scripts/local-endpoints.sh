@@ -31,6 +31,11 @@ if [[ -n $s3 ]]; then
   echo "Object store (S3 API, bucket odoo-filestore, Odoo's key):"
   echo "  endpoint http://$(ip "$s3"):8333  access key $(pw objectstore_odoo_access_key)  secret $(pw objectstore_odoo_secret_key)"
 fi
+mon=$(ansible-inventory --graph monitoring | sed -n 's/.*--//p' | head -1)
+if [[ -n $mon && -n $(ip "$mon" || true) ]]; then
+  echo "Monitoring (README: Monitoring): Prometheus, its targets and alerts; Alertmanager:"
+  echo "  http://$(ip "$mon"):9090/targets   http://$(ip "$mon"):9090/alerts   http://$(ip "$mon"):9093/"
+fi
 lb=$(ansible-inventory --graph lb | sed -n 's/.*--//p' | head -1)
 if [[ -n $lb && -n $(ip "$lb" || true) ]]; then
   echo

@@ -29,4 +29,5 @@ add haproxy_stats_password "$(rand)"
 add objectstore_backup_access_key "$(key backup)"
 add objectstore_backup_secret_key "$(rand)"
 add pgbackrest_repo_cipher_pass "$(rand)"
+add redis_monitor_password "$(rand)"
 if ((${#added[@]})); then echo "local-secrets: added ${added[*]} to $out"; fi

@@ -2,7 +2,8 @@
 # The stack scenario: the whole stack (data tier, Redis, object store, real
 # Odoo web and cron nodes, HAProxy) converged once with playbooks/site.yml,
 # idempotence, then every check of molecule/stack/tests on those containers,
-# then the data-tier, web and backup benchmarks on the same stack, then destroy.
+# then the data-tier, web, monitoring-cost and backup benchmarks on the same
+# stack, then destroy.
 #
 # Odoo's code is never in this repository: it comes from ODOO_SOURCE, else
 # from ~/.cache/odoo-scale/odoo-17.0 (scripts/odoo-source.sh; the tests never
@@ -33,6 +34,7 @@ molecule test -s stack --destroy never || rc=$?
 if [[ $rc -eq 0 && ${ODOO_SCALE_BENCH:-1} == 1 ]]; then
   python bench/stack.py --out bench/results/stack.json || rc=$?
   python bench/web.py || rc=$?
+  python bench/monitoring.py || rc=$?
   python bench/backup.py --scale 20 --lag-seconds 20 || rc=$?
 fi
 if ((rc != 0)); then

@@ -68,6 +68,16 @@ def test_bad_input_stops_before_any_change(tmp_path, case, extra, drop, expected
         assert marker not in out, '%s: the run went past preflight (%s)' % (case, marker)
 
 
+def test_a_monitoring_host_needs_the_redis_exporter_secret(tmp_path):
+    """With a monitoring host, Redis gets an ACL user for the exporter: its
+    password is checked in preflight like the others."""
+    groups = dict(GROUPS, monitoring=['mon1'])
+    rc, out = run_playbook(tmp_path, inventory(groups=groups), 'app_services.yml')
+    assert rc != 0, out[-3000:]
+    assert 'secret redis_monitor_password is not set' in out, out[-3000:]
+    assert 'PLAY [Redis]' not in out, out[-3000:]
+
+
 # Redis and the object store on one host: their limits add up.
 SHARED = {'redis': ['box1'], 'objectstore': ['box1'], 'pg_primary': [], 'pg_replica': [], 'pgbouncer': []}
 # The whole shape with Odoo nodes; ODOO_GROUPS(**changes) replaces groups.
