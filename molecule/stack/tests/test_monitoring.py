@@ -19,7 +19,7 @@ from conftest import CRON, PREFIX, Resp, SVC
 
 MON = '%s-mon1' % PREFIX
 HOSTS = ['pg1', 'pg2', 'pgb1', 'svc1', 'web1', 'web2', 'cron1', 'lb1', 'mon1']
-JOBS = {'prometheus', 'alertmanager', 'node', 'postgres', 'pgbouncer', 'redis', 'haproxy'}
+JOBS = {'prometheus', 'alertmanager', 'node', 'postgres', 'pgbouncer', 'redis', 'haproxy', 'odoo'}
 # Generous upper bounds on waiting for an effect, never asserted as speed.
 PATIENCE = 420
 
@@ -83,6 +83,7 @@ def test_every_exporter_of_every_host_is_scraped_and_up(targets_up):
     assert jobs['pgbouncer'] == {'%s-pgb1' % PREFIX}
     assert jobs['redis'] == {'%s-svc1' % PREFIX}
     assert jobs['haproxy'] == {'%s-lb1' % PREFIX}
+    assert jobs['odoo'] == {'%s-%s' % (PREFIX, h) for h in ('web1', 'web2', 'cron1')}
 
 
 def test_exporters_report_what_the_inventory_set(targets_up, prom, primary, settings):
@@ -110,6 +111,25 @@ def test_exporters_report_what_the_inventory_set(targets_up, prom, primary, sett
     assert one(prom('sum(haproxy_server_status{state="UP", proxy="odoo_web"})')) == 2
     # systemd state of the single cron node's Odoo.
     assert one(prom('node_systemd_unit_state{name="odoo.service", state="active", instance="%s"}' % CRON)) == 1
+
+
+def test_odoo_requests_are_measured_by_route_class(targets_up, prom, admin, lb_url):
+    """Requests made through HAProxy show up in Prometheus under their route
+    class, with Odoo's own timing, and the P90 the health report grades."""
+    def total(cls):
+        return sum(prom('odoo_http_requests_total{route_class="%s", code="2xx"}' % cls).values())
+    before = {cls: total(cls) for cls in ('rpc', 'web')}
+    for _ in range(20):
+        admin.kw('res.partner', 'search_count', [])
+    for _ in range(10):
+        assert requests.get(lb_url + '/web/login', timeout=60).status_code == 200
+    wait_for('20 RPC and 10 page requests counted',
+             lambda: total('rpc') >= before['rpc'] + 20 and total('web') >= before['web'] + 10, patience=120)
+    p90 = prom('histogram_quantile(0.9, sum by (le, route_class) '
+               '(rate(odoo_http_request_duration_seconds_bucket{route_class=~"web|rpc"}[5m])))')
+    assert {dict(k)['route_class'] for k in p90} == {'web', 'rpc'}
+    assert all(0 < v < 30 for v in p90.values()), p90
+    assert sum(prom('odoo_http_request_queries_total{route_class="rpc"}').values()) > 0
 
 
 def test_backup_state_is_reported(targets_up, prom, primary):
@@ -140,7 +160,7 @@ def listeners(node):
 
 @pytest.mark.parametrize('host,ports', [
     ('pg1', [9100, 9187]), ('pgb1', [9100, 9127]), ('svc1', [9100, 9121]), ('lb1', [9100, 8405]),
-    ('mon1', [9100, 9090, 9093]), ('cron1', [9100])])
+    ('mon1', [9100, 9090, 9093]), ('cron1', [9100, 9188]), ('web1', [9100, 9188])])
 def test_every_exporter_listens_on_the_internal_address_only(targets_up, host, ports):
     from stack_helpers import Node
     node = Node('%s-%s' % (PREFIX, host))
@@ -299,6 +319,26 @@ def test_a_fault_fires_its_alert_and_it_resolves_once_undone(faults, fault):
     assert faults['resolved'].get(fault), '%s: its alert did not resolve after the fault was undone' % fault
 
 
+def test_a_cron_job_failing_repeatedly_raises_its_alert(targets_up, mon, prom, admin):
+    """A scheduled action that raises, with three missed runs to catch up
+    (doall): the cron node runs it three times, Odoo logs each failure, the
+    alert names the job."""
+    name = 'monitoring-test failing job %d' % time.time()
+    model = admin.kw('ir.model', 'search', [['model', '=', 'res.partner']])[0]
+    past = (datetime.datetime.utcnow() - datetime.timedelta(seconds=150)).strftime('%Y-%m-%d %H:%M:%S')
+    cron = admin.kw('ir.cron', 'create', {
+        'name': name, 'model_id': model, 'state': 'code',
+        'code': 'raise UserError("monitoring-test: this job fails on purpose")',
+        'interval_number': 1, 'interval_type': 'minutes', 'numbercall': -1, 'doall': True, 'nextcall': past})
+    try:
+        wait_for('OdooCronJobFailing for %r in Alertmanager' % name,
+                 lambda: firing(mon, 'OdooCronJobFailing', cron=name))
+        failures = one(prom('sum(odoo_cron_job_failures_total{cron="%s"})' % name))
+        assert failures >= 2
+    finally:
+        admin.kw('ir.cron', 'unlink', [cron])
+
+
 def test_prometheus_checks_the_rules_it_runs(mon):
     """The rules file on disk is the one promtool accepts and Prometheus loaded."""
     mon.host.check_output('promtool check rules /etc/prometheus/rules/odoo-scale.yml')
@@ -306,5 +346,5 @@ def test_prometheus_checks_the_rules_it_runs(mon):
     names = {rule['name'] for g in r for rule in g['rules']}
     assert {'PostgresReplicaNotStreaming', 'PostgresReplicaLagging', 'PgBouncerClientsWaiting',
             'PgBouncerPoolSaturated', 'RedisMemoryHigh', 'OdooHttp5xx', 'OdooCronDown', 'DiskAlmostFull',
-            'BackupTooOld'} <= names
+            'BackupTooOld', 'OdooSlowRequests', 'OdooWorkerMemoryRecycles', 'OdooCronJobFailing'} <= names
     assert all(rule.get('health') == 'ok' for g in r for rule in g['rules']), r
