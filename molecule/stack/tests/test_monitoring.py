@@ -135,6 +135,21 @@ def test_odoo_requests_are_measured_by_route_class(targets_up, prom, admin, lb_u
     assert sum(prom('odoo_http_request_queries_total{route_class="rpc"}').values()) > 0
 
 
+def test_a_watched_database_can_still_be_dropped(targets_up, prom, primary):
+    """Once Prometheus has seen a new database, DROP DATABASE still works:
+    the exporter holds no connection in it (with --auto-discover-databases
+    it did, and bench/backup.py's dropdb failed: "being accessed by other
+    users"; Odoo's database manager would too)."""
+    primary.psql('DROP DATABASE IF EXISTS monitoring_drop_test')
+    primary.psql('CREATE DATABASE monitoring_drop_test')
+    # Two scrapes that saw it: an exporter that opens a connection per
+    # database it discovers has one open by the second.
+    wait_for('two scrapes seeing the new database',
+             lambda: [v for v in prom('count_over_time(pg_stat_database_numbackends'
+                                      '{datname="monitoring_drop_test"}[5m])').values() if v >= 2], patience=180)
+    primary.psql('DROP DATABASE monitoring_drop_test')
+
+
 def test_backup_state_is_reported(targets_up, prom, primary):
     """pgBackRest's newest full backup, as `pgbackrest info` reads it, reaches
     Prometheus (textfile collector)."""
