@@ -19,7 +19,7 @@ from conftest import CRON, PREFIX, Resp, SVC
 
 MON = '%s-mon1' % PREFIX
 HOSTS = ['pg1', 'pg2', 'pgb1', 'svc1', 'web1', 'web2', 'cron1', 'lb1', 'mon1']
-JOBS = {'prometheus', 'alertmanager', 'node', 'postgres', 'pgbouncer', 'redis', 'haproxy', 'odoo'}
+JOBS = {'prometheus', 'alertmanager', 'node', 'postgres', 'pgbouncer', 'redis', 'haproxy', 'odoo', 'blackbox', 'tls'}
 # Generous upper bounds on waiting for an effect, never asserted as speed.
 PATIENCE = 420
 
@@ -84,6 +84,20 @@ def test_every_exporter_of_every_host_is_scraped_and_up(targets_up):
     assert jobs['redis'] == {'%s-svc1' % PREFIX}
     assert jobs['haproxy'] == {'%s-lb1' % PREFIX}
     assert jobs['odoo'] == {'%s-%s' % (PREFIX, h) for h in ('web1', 'web2', 'cron1')}
+    # The object store's HTTPS endpoint, probed through the blackbox exporter.
+    assert jobs['tls'] == {'%s-svc1' % PREFIX}
+
+
+def test_a_tls_endpoint_reports_when_its_certificate_expires(targets_up, prom, s3_node):
+    """The blackbox exporter's handshake with the object store's HTTPS port
+    verifies against the bundle's CA, and the expiry it reports is the
+    certificate's own notAfter, read on the host with openssl."""
+    probe = prom('probe_success{job="tls"}')
+    assert list(probe.values()) == [1.0], probe
+    end = s3_node.host.check_output('openssl x509 -enddate -noout -in /etc/seaweedfs/s3.crt').split('=', 1)[1]
+    expected = datetime.datetime.strptime(end, '%b %d %H:%M:%S %Y %Z').replace(tzinfo=datetime.timezone.utc).timestamp()
+    expiry = one(prom('probe_ssl_earliest_cert_expiry{job="tls"}'))
+    assert expiry == expected, (expiry, end)
 
 
 def test_exporters_report_what_the_inventory_set(targets_up, prom, primary, settings):
@@ -181,7 +195,7 @@ def listeners(node):
 
 @pytest.mark.parametrize('host,ports', [
     ('pg1', [9100, 9187]), ('pgb1', [9100, 9127]), ('svc1', [9100, 9121]), ('lb1', [9100, 8405]),
-    ('mon1', [9100, 9090, 9093]), ('cron1', [9100, 9188]), ('web1', [9100, 9188])])
+    ('mon1', [9100, 9090, 9093, 9115]), ('cron1', [9100, 9188]), ('web1', [9100, 9188])])
 def test_every_exporter_listens_on_the_internal_address_only(targets_up, host, ports):
     from stack_helpers import Node
     node = Node('%s-%s' % (PREFIX, host))
@@ -340,10 +354,12 @@ def test_a_fault_fires_its_alert_and_it_resolves_once_undone(faults, fault):
     assert faults['resolved'].get(fault), '%s: its alert did not resolve after the fault was undone' % fault
 
 
-def test_a_cron_job_failing_repeatedly_raises_its_alert(targets_up, mon, prom, admin):
+def test_a_cron_job_failing_repeatedly_raises_its_alert(targets_up, mon, prom, admin, primary, settings):
     """A scheduled action that raises, with three missed runs to catch up
-    (doall): the cron node runs it three times, Odoo logs each failure, the
-    alert names the job."""
+    (doall): the cron node, woken as Odoo wakes it when a job is due
+    (NOTIFY cron_trigger), runs it three times at once, Odoo logs each
+    failure, the alert names the job although the exporter never saw it
+    succeed or fail before."""
     name = 'monitoring-test failing job %d' % time.time()
     model = admin.kw('ir.model', 'search', [['model', '=', 'res.partner']])[0]
     past = (datetime.datetime.utcnow() - datetime.timedelta(seconds=150)).strftime('%Y-%m-%d %H:%M:%S')
@@ -352,6 +368,7 @@ def test_a_cron_job_failing_repeatedly_raises_its_alert(targets_up, mon, prom, a
         'code': 'raise UserError("monitoring-test: this job fails on purpose")',
         'interval_number': 1, 'interval_type': 'minutes', 'numbercall': -1, 'doall': True, 'nextcall': past})
     try:
+        primary.psql("SELECT pg_notify('cron_trigger', '%s')" % settings.get('odoo_database', 'odoo'))
         wait_for('OdooCronJobFailing for %r in Alertmanager' % name,
                  lambda: firing(mon, 'OdooCronJobFailing', cron=name))
         failures = one(prom('sum(odoo_cron_job_failures_total{cron="%s"})' % name))
@@ -367,5 +384,6 @@ def test_prometheus_checks_the_rules_it_runs(mon):
     names = {rule['name'] for g in r for rule in g['rules']}
     assert {'PostgresReplicaNotStreaming', 'PostgresReplicaLagging', 'PgBouncerClientsWaiting',
             'PgBouncerPoolSaturated', 'RedisMemoryHigh', 'OdooHttp5xx', 'OdooCronDown', 'DiskAlmostFull',
-            'BackupTooOld', 'OdooSlowRequests', 'OdooWorkerMemoryRecycles', 'OdooCronJobFailing'} <= names
+            'BackupTooOld', 'OdooSlowRequests', 'OdooWorkerMemoryRecycles', 'OdooCronJobFailing',
+            'CertificateExpiresSoon', 'TlsEndpointFailing'} <= names
     assert all(rule.get('health') == 'ok' for g in r for rule in g['rules']), r
