@@ -34,7 +34,7 @@ fi
 mon=$(ansible-inventory --graph monitoring | sed -n 's/.*--//p' | head -1)
 if [[ -n $mon && -n $(ip "$mon" || true) ]]; then
   echo "Monitoring (README: Monitoring): Prometheus, its targets and alerts; Alertmanager:"
-  echo "  http://$(ip "$mon"):9090/targets   http://$(ip "$mon"):9090/alerts   http://$(ip "$mon"):9093/"
+  echo "  http://$(ip "$mon"):9090/classic/targets   http://$(ip "$mon"):9090/classic/alerts   http://$(ip "$mon"):9093/"
 fi
 lb=$(ansible-inventory --graph lb | sed -n 's/.*--//p' | head -1)
 if [[ -n $lb && -n $(ip "$lb" || true) ]]; then
