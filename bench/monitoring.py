@@ -4,8 +4,8 @@
 15 s, against the same load with Prometheus stopped (no scrape reaches any
 exporter), in interleaved rounds: requests per second and p50/p99 latency,
 the median round of each side, and the difference in per cent (target:
-under 2 %). Each round lasts longer than one scrape interval, so every
-"with" round holds at least one scrape of every target.
+under 2 %). Each round should last at least one scrape interval (15 s), so
+every "with" round holds a scrape of every target.
 
 Load comes from wrk, as bench/web.py. Figures go to --out as JSON and are
 printed; nothing here passes or fails on a time. Prometheus is running
