@@ -51,7 +51,7 @@ bench: setup
 	@scripts/run-step.sh bench-modules scripts/bench-modules.sh
 
 test: setup
-	@rm -rf .cache/summary .cache/junit
+	@rm -rf .cache/summary .cache/summary-stages .cache/junit
 	-@$(MAKE) --no-print-directory lint
 	-@$(MAKE) --no-print-directory unit
 	-@$(MAKE) --no-print-directory playbook-checks

@@ -50,6 +50,13 @@ def main():
     if not os.path.exists(path) or not os.path.getsize(path):
         print('summary: no test step ran')
         return 1
+    stages = {}   # what a step timed inside itself: "<step> <stage> <secs>s" lines
+    if os.path.exists(os.path.join(CACHE, 'summary-stages')):
+        with open(os.path.join(CACHE, 'summary-stages')) as fh:
+            for line in fh:
+                if len(line.split()) == 3:
+                    step, stage, secs = line.split()
+                    stages.setdefault(step, []).append((stage, int(secs.rstrip('s'))))
     total_p = total_f = total_s = 0
     total_secs = 0
     slow = []
@@ -72,6 +79,8 @@ def main():
                 detail = '(step)'
             total_p, total_f, total_s = total_p + p, total_f + f, total_s + s
             print('%-18s %-8s %9s   %s' % (name, state, fmt(secs), detail))
+            for stage, stage_secs in stages.get(name, []):
+                print('  %-16s %8s' % (stage, fmt(stage_secs)))
     print('total time: %s' % fmt(total_secs))
     slow.sort(reverse=True)
     if slow:
