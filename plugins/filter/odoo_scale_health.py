@@ -40,6 +40,9 @@ TARGETS = {
     'backup_age_hours': (24.0, 26.0),
     'http_5xx_ratio': (0.001, 0.05),
 }
+# Table bloat is graded only where it weighs: at least this many bytes.
+BLOAT_GRADED_BYTES = 8 << 20
+BLOAT_PERCENT = (40.0, 70.0)
 
 
 def grade(kind, value):
@@ -303,6 +306,7 @@ def health_report(data):
     shapes: [{shape, calls, total_ms}] of the N+1 shapes found in pg_stat_statements),
     data.index_hit_ratio (float or None), data.index_report (pg_index_report's report or None),
     data.partitions ([{parent, partitions, default_rows, has_default, last_bound}]),
+    data.table_bloat ([{schema, name, size, bloat_size, bloat_percent, unreliable}], playbooks/files/table_bloat.sql),
     data.log_lines ({host: [odoo_scale_sql_shapes lines]}), data.services ({host: `systemctl show
     -p Id,MemoryCurrent,MemoryMax` output})."""
     if not isinstance(data, dict):
@@ -423,8 +427,22 @@ def health_report(data):
         pgrades.append(pg)
         prow.append([p.get('parent'), p.get('partitions'), p.get('last_bound') or '', _dot(pg, '%s rows in default' % p.get('default_rows'))])
     body += '<h3>Partitioned tables</h3>' + _table(['table', 'partitions', 'newest bound', 'default partition'], prow)
-    sections.append(('indexes', 'Index report and partition catalog', worst([g] + pgrades), body,
-                     ['indexes: %s; %d partitioned tables' % (', '.join('%d %s' % (v, k) for k, v in counts.items()), len(prow))]))
+    brows, bgrades = [], []
+    for t in data.get('table_bloat') or []:
+        size, percent = _float(t.get('bloat_size')) or 0, _float(t.get('bloat_percent')) or 0
+        bg = ('green' if size < BLOAT_GRADED_BYTES or t.get('unreliable') else
+              'red' if percent >= BLOAT_PERCENT[1] else 'amber' if percent >= BLOAT_PERCENT[0] else 'green')
+        bgrades.append(bg)
+        brows.append(['%s.%s' % (t.get('schema'), t.get('name')), _fmt(_float(t.get('size')), 'bytes'), _fmt(size, 'bytes'),
+                      _dot(bg, '%.0f %%%s' % (percent, ' (estimate unreliable: columns without statistics)'
+                                                       if t.get('unreliable') else ''))])
+    body += '<h3>Table bloat (estimated from the statistics)</h3>' + _table(['table', 'size', 'bloat', 'bloat share'], brows)
+    worst_bloat = max(data.get('table_bloat') or [], key=lambda t: _float(t.get('bloat_size')) or 0, default=None)
+    sections.append(('indexes', 'Index report, table bloat and partitions', worst([g] + pgrades + bgrades), body,
+                     ['indexes: %s; %d partitioned tables' % (', '.join('%d %s' % (v, k) for k, v in counts.items()), len(prow)),
+                      'most bloated table: %s' % ('%s.%s %s' % (worst_bloat['schema'], worst_bloat['name'],
+                                                             _fmt(_float(worst_bloat.get('bloat_size')), 'bytes'))
+                                                  if worst_bloat else 'n/a')]))
 
     # Backups.
     ages = _instant(raw, 'backup_age', ['stanza', 'type'])

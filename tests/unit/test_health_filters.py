@@ -109,6 +109,17 @@ def test_the_page_grades_every_section_and_escapes_what_it_shows():
     assert not re.search(r'\b(src|href)="(?!#)', report['html']) and '@import' not in report['html']
 
 
+def test_table_bloat_is_graded_only_where_it_weighs():
+    base = {'hours': 1, 'generated': 'now', 'database': 'odoo'}
+    big = {'schema': 'public', 'name': 'mail_message', 'size': 200 << 20, 'bloat_size': 180 << 20,
+           'bloat_percent': 90.0, 'unreliable': False}
+    small = dict(big, name='res_lang', size=2 << 20, bloat_size=1 << 20)
+    assert health.health_report(dict(base, table_bloat=[big]))['sections']['indexes'] == 'red'
+    assert health.health_report(dict(base, table_bloat=[small]))['sections']['indexes'] == 'green'
+    assert health.health_report(dict(base, table_bloat=[dict(big, unreliable=True)]))['sections']['indexes'] == 'green'
+    assert health.health_report(dict(base, table_bloat=[dict(big, bloat_percent=50.0)]))['sections']['indexes'] == 'amber'
+
+
 def test_a_report_needs_a_dict():
     with pytest.raises(AnsibleFilterError, match='dict'):
         health.health_report('nope')
