@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -193,9 +194,21 @@ def test_listen_connections_go_through_pgbouncer_postgres_entry(nodes, settings,
     assert len(from_cron) >= node_settings['cron'].get('odoo_max_cron_threads', 2), clients
 
 
+def _memory_recycles(node):
+    """odoo_worker_recycles_total{reason="memory"} as the node's Odoo exporter serves it."""
+    text = requests.get('http://%s:9188/metrics' % node.address, timeout=30).text
+    m = re.search(r'^odoo_worker_recycles_total\{reason="memory"\} (\d+)$', text, re.M)
+    assert m, text[-2000:]
+    return int(m.group(1))
+
+
 def test_worker_over_soft_limit_is_recycled_while_node_serves(web_urls, nodes):
+    """A worker past limit_memory_soft is replaced after its request while
+    the node keeps serving, and the node's Odoo exporter counts the recycle
+    (what OdooWorkerMemoryRecycles alerts on)."""
     url = web_urls[WEB[0]]
     node = nodes[WEB[0]]
+    recycles = _memory_recycles(node)
     hit = requests.get(url + '/odoo_scale_probe/exceed_soft', timeout=60)
     assert hit.status_code == 200, hit.text[:300]
     info = hit.json()
@@ -212,6 +225,10 @@ def test_worker_over_soft_limit_is_recycled_while_node_serves(web_urls, nodes):
     assert log.strip() != '0'
     statuses += [requests.get(url + '/web/health', timeout=10).status_code for _ in range(10)]
     assert set(statuses) == {200}
+    deadline = time.monotonic() + 60          # the exporter reads the log twice a second
+    while _memory_recycles(node) <= recycles and time.monotonic() < deadline:
+        time.sleep(1)
+    assert _memory_recycles(node) >= recycles + 1
 
 
 def test_session_survives_a_redis_restart(admin, nodes):
