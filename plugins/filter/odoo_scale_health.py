@@ -306,7 +306,7 @@ def health_report(data):
     shapes: [{shape, calls, total_ms}] of the N+1 shapes found in pg_stat_statements),
     data.index_hit_ratio (float or None), data.index_report (pg_index_report's report or None),
     data.partitions ([{parent, partitions, default_rows, has_default, last_bound}]),
-    data.table_bloat ([{schema, name, size, bloat_size, bloat_percent, unreliable}], playbooks/files/table_bloat.sql),
+    data.table_bloat ([{schema, name, size, bloat_size, bloat_percent, unreliable}], roles/exporters/files/table_bloat.sql),
     data.log_lines ({host: [odoo_scale_sql_shapes lines]}), data.services ({host: `systemctl show
     -p Id,MemoryCurrent,MemoryMax` output})."""
     if not isinstance(data, dict):

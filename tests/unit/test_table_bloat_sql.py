@@ -1,4 +1,4 @@
-"""playbooks/files/table_bloat.sql (the health report's table bloat) on a
+"""roles/exporters/files/table_bloat.sql (the health report's table bloat) on a
 real PostgreSQL server: a table that lost 90 % of its rows to DELETE and a
 plain VACUUM is reported mostly bloat; after VACUUM FULL it is not; a table
 name an attacker chose comes back as data; small tables stay out."""
@@ -9,7 +9,7 @@ import os
 
 from conftest import REPO
 
-SQL = open(os.path.join(REPO, 'playbooks', 'files', 'table_bloat.sql')).read()
+SQL = open(os.path.join(REPO, 'roles', 'exporters', 'files', 'table_bloat.sql')).read()
 
 
 def bloat(server, name, min_size=1 << 20):

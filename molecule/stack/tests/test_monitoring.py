@@ -130,6 +130,29 @@ def test_exporters_report_what_the_inventory_set(targets_up, prom, primary, sett
     assert one(prom('node_systemd_unit_state{name="odoo.service", state="active", instance="%s"}' % CRON)) == 1
 
 
+def test_table_bloat_is_estimated_on_the_primary_only(targets_up, prom, primary, settings):
+    """A table that lost 90 % of its rows to DELETE (a plain VACUUM keeps
+    the pages) shows up mostly bloat in Prometheus once the writer runs; the
+    replica writes no figures of its own."""
+    db = settings.get('postgresql_app_database', 'odoo')
+    primary.psql('DROP TABLE IF EXISTS monitoring_bloat_check; '
+                 'CREATE TABLE monitoring_bloat_check (id serial PRIMARY KEY, name text, amount numeric); '
+                 "INSERT INTO monitoring_bloat_check (name, amount) SELECT 'row ' || g, g FROM generate_series(1, 200000) g; "
+                 'DELETE FROM monitoring_bloat_check WHERE mod(id, 10) <> 0', db=db)
+    primary.psql('VACUUM ANALYZE monitoring_bloat_check', db=db)
+    try:
+        primary.host.check_output('systemctl start odoo-scale-pg-bloat-metrics.service')
+        query = 'odoo_scale_pg_table_bloat_ratio{table="public.monitoring_bloat_check"}'
+        ratio = wait_for('the bloated table in Prometheus', lambda: prom(query), patience=120)
+        assert 0.8 < one(ratio) <= 1, ratio
+        assert by_instance(prom('odoo_scale_pg_bloat_ok')) == {primary.name: 1, '%s-pg2' % PREFIX: 1}
+        assert by_instance(prom('odoo_scale_pg_bloat_standby')) == {primary.name: 0, '%s-pg2' % PREFIX: 1}
+        assert set(by_instance(prom('odoo_scale_pg_table_size_bytes'))) == {primary.name}
+    finally:
+        primary.psql('DROP TABLE IF EXISTS monitoring_bloat_check', db=db)
+        primary.host.check_output('systemctl start odoo-scale-pg-bloat-metrics.service')
+
+
 def test_odoo_requests_are_measured_by_route_class(targets_up, prom, admin, lb_url):
     """Requests made through HAProxy show up in Prometheus under their route
     class, with Odoo's own timing, and the P90 the health report grades."""
