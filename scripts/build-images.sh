@@ -11,7 +11,8 @@ mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 # a site CA) are trusted by the hosts too, so pip inside them reaches PyPI.
 extra_cas=(/usr/local/share/ca-certificates/*.crt)
 [[ -e ${extra_cas[0]} ]] || extra_cas=()
-hash="$(cat "$0" "${extra_cas[@]}" | sha256sum | cut -c1-12)"
+zipcache="$(dirname "$0")/image/odoo_scale_zipcache.py"
+hash="$(cat "$0" "$zipcache" "${extra_cas[@]}" | sha256sum | cut -c1-12)"
 # Bump rootfs_rev when the debootstrap step itself changes.
 rootfs_rev=1
 base_tag="odoo-scale/rootfs:${suite}-r${rootfs_rev}"
@@ -61,6 +62,16 @@ done
 if ((${#extra_cas[@]})); then
   docker exec "$cid" update-ca-certificates >/dev/null
 fi
+# Test hosts only: every Ansible task ships its module_utils in a new zip that
+# Python compiles again each time (about 0.1 s of CPU per task and host,
+# most of what a converge costs here). A .pth hook caches the compiled code
+# by the source's hash; what runs is the same code (scripts/image/).
+docker cp "$zipcache" "$cid:/usr/lib/python3/dist-packages/odoo_scale_zipcache.py"
+docker exec "$cid" bash -euc '
+  echo "import odoo_scale_zipcache" >/usr/lib/python3/dist-packages/odoo-scale-zipcache.pth
+  install -d -m 0755 /var/cache/odoo-scale-pyzip
+  python3 -c "import zipimport, odoo_scale_zipcache; assert zipimport._compile_source is odoo_scale_zipcache._compile_source"
+'
 docker commit -c 'CMD ["/lib/systemd/systemd"]' \
   "$cid" "$host_tag" >/dev/null
 docker tag "$host_tag" "$alias_tag"

@@ -48,7 +48,7 @@ done
 if [[ $rc -eq 0 && ${ODOO_SCALE_BENCH:-1} == 1 ]]; then
   timed bench-stack python bench/stack.py --seconds 8 --scale 10 --out bench/results/stack.json || rc=$?
   timed bench-web python bench/web.py --rounds 2 || rc=$?
-  timed bench-monitoring python bench/monitoring.py --seconds 15 --rounds 2 || rc=$?
+  timed bench-monitoring python bench/monitoring.py --seconds 10 --rounds 2 || rc=$?
   timed bench-backup python bench/backup.py --scale 10 --lag-seconds 10 || rc=$?
 fi
 if ((rc != 0)); then
