@@ -89,6 +89,13 @@ def load(lb_url, settings):
 
 
 @pytest.fixture(scope='module')
+def converged_build(tmp_path_factory):
+    """The build the converge check installs beside the live release and
+    the good-build rollout then switches every node to."""
+    return build(tmp_path_factory, 'converged')
+
+
+@pytest.fixture(scope='module')
 def original(nodes):
     releases = {live_release(nodes[name]) for name in WEB + [CRON]}
     assert len(releases) == 1, releases
@@ -103,7 +110,7 @@ def _conf_option(node, name):
     return node.host.check_output("sed -n 's/^%s *= *//p' /etc/odoo/odoo.conf" % name).strip()
 
 
-def test_a_converge_with_a_new_setting_and_new_code_fails_no_request(tmp_path_factory, nodes, load, original):
+def test_a_converge_with_a_new_setting_and_new_code_fails_no_request(converged_build, nodes, load, original):
     """The application tier's playbook (app_services.yml, what site.yml
     runs) with `--tags odoo`, as an operator applies an Odoo setting, under
     load with a changed setting (limit_time_real) and a new build at once.
@@ -117,7 +124,7 @@ def test_a_converge_with_a_new_setting_and_new_code_fails_no_request(tmp_path_fa
     pids = {name: _main_pid(nodes[name]) for name in WEB + [CRON]}
     gen = load()
     out = run_playbook('app_services.yml', '--tags', 'odoo', '-e', json.dumps({
-        'odoo_extra_addons_dirs': [build(tmp_path_factory, 'converged')],
+        'odoo_extra_addons_dirs': [converged_build],
         'odoo_init_modules': INIT_MODULES, 'odoo_limit_time_real': changed}))
     report = gen.stop()
     record('converge_new_setting_and_new_build', report)
@@ -152,12 +159,16 @@ def test_a_broken_build_stops_at_the_canary_without_failed_requests(tmp_path_fac
     assert nodes[CRON].host.service('odoo').is_running
 
 
-def test_a_good_build_reaches_every_node_under_load(tmp_path_factory, nodes, load, original, lb_url, settings):
+def test_a_good_build_reaches_every_node_under_load(converged_build, nodes, load, original, lb_url, settings):
+    """The build the converge installed beside the live release (the first
+    check) is what rollout.yml switches every node to: nothing to install
+    again, the module upgrade once, canary first, not one failed request."""
+    installed_on = {name: nodes[name].host.check_output('ls /opt/odoo/releases') for name in WEB + [CRON]}
     started_on = {name: int(nodes[name].host.check_output('date +%s')) for name in WEB + [CRON]}
     gen = load()
     time.sleep(BASELINE_SECONDS)                  # the same load just before, for the p99 comparison
     started = time.time()
-    rc, out = rollout('-e', json.dumps({'odoo_extra_addons_dirs': [build(tmp_path_factory, 'v2')]}))
+    rc, out = rollout('-e', json.dumps({'odoo_extra_addons_dirs': [converged_build]}))
     ended = time.time()
     gen.stop()
     before, report = gen.report(until=started), gen.report(since=started)
@@ -174,6 +185,8 @@ def test_a_good_build_reaches_every_node_under_load(tmp_path_factory, nodes, loa
     new = {live_release(nodes[name]) for name in WEB + [CRON]}
     assert len(new) == 1 and new != {original}, new
     release = new.pop()
+    for name in WEB + [CRON]:
+        assert release in installed_on[name].split(), '%s: %s was not the release the converge installed' % (name, release)
     # Only the probe addon changed: the release links to the virtualenv and
     # to Odoo's own addons it shares with the one before (installed before
     # this rollout: no node ran pip or unpacked Odoo's addons for it), and
@@ -201,7 +214,7 @@ def test_a_good_build_reaches_every_node_under_load(tmp_path_factory, nodes, loa
     assert not [t for t in jobs if t and first <= t <= last], (first, last)
     # Every web node answers with the new code.
     marks = {requests.get(lb_url + '/odoo_scale_probe/whoami', timeout=10).json().get('mark') for _ in range(6)}
-    assert marks == {'v2'}, marks
+    assert marks == {'converged'}, marks
     # A user's first visit after the rollout: the new release's bundles load
     # (each node names them alike), styled, with no console error.
     first_visit(lb_url, settings['odoo_admin_user_password'], os.path.join(RESULTS, 'browser'), 'home-after-rollout')
