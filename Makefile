@@ -50,12 +50,7 @@ molecule-lb: setup
 bench: setup
 	@scripts/run-step.sh bench-modules scripts/bench-modules.sh
 
+# Two lanes (the stack scenario; lint, unit, bad-input, lb beside it), then
+# the module benchmarks alone, then the summary: scripts/test.sh.
 test: setup
-	@rm -rf .cache/summary .cache/summary-stages .cache/junit
-	-@$(MAKE) --no-print-directory lint
-	-@$(MAKE) --no-print-directory unit
-	-@$(MAKE) --no-print-directory playbook-checks
-	-@$(MAKE) --no-print-directory molecule-stack
-	-@$(MAKE) --no-print-directory molecule-lb
-	-@$(MAKE) --no-print-directory bench
-	@python3 scripts/summary.py
+	@scripts/test.sh

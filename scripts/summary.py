@@ -81,7 +81,14 @@ def main():
             print('%-18s %-8s %9s   %s' % (name, state, fmt(secs), detail))
             for stage, stage_secs in stages.get(name, []):
                 print('  %-16s %8s' % (stage, fmt(stage_secs)))
-    print('total time: %s' % fmt(total_secs))
+    wall = os.path.join(CACHE, 'summary-wall')
+    if os.path.exists(wall):
+        with open(wall) as fh:
+            wall_secs = int(fh.read().split()[1].rstrip('s'))
+        print('total time: %s wall clock (the steps add up to %s: lint, unit, bad-input and'
+              ' molecule-lb run beside molecule-stack)' % (fmt(wall_secs), fmt(total_secs)))
+    else:
+        print('total time: %s' % fmt(total_secs))
     slow.sort(reverse=True)
     if slow:
         print('slowest tests:')
