@@ -42,7 +42,8 @@ def hosts_seen(lb, count=12, path='/'):
 
 
 
-def wait_status(lb, server, wanted, timeout=30):
+def wait_status(lb, server, wanted, timeout=300):
+    # A hang guard, not a timing: HAProxy reports the state in seconds.
     deadline = time.time() + timeout
     while True:
         status = [stat(lb, backend, server)['status'] for backend in ('odoo_web', 'odoo_websocket')]

@@ -141,7 +141,8 @@ def s3_node():
     return node_of('objectstore')
 
 
-def wait_port(host, port, timeout=60):
+def wait_port(host, port, timeout=300):
+    # A hang guard, not a timing.
     deadline = time.time() + timeout
     while True:
         try:

@@ -44,7 +44,7 @@ def test_foreign_data_is_kept_until_the_flag_is_given(primary, replica):
     assert int(kept) >= 1, 'the replaced directory was not kept aside'
 
     slot = 'odoo_scale_' + replica.name.replace('-', '_')
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 300     # a hang guard: the replica streams in seconds
     state = ''
     while time.monotonic() < deadline and state != 'streaming':
         state = primary.psql("SELECT state FROM pg_stat_replication WHERE application_name = '%s'" % slot)
