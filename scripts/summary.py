@@ -85,8 +85,8 @@ def main():
     if os.path.exists(wall):
         with open(wall) as fh:
             wall_secs = int(fh.read().split()[1].rstrip('s'))
-        print('total time: %s wall clock (the steps add up to %s: lint, unit, bad-input and'
-              ' molecule-lb run beside molecule-stack)' % (fmt(wall_secs), fmt(total_secs)))
+        print('total time: %s wall clock from the first step (the steps add up to %s;'
+              ' scripts/test.sh runs some side by side)' % (fmt(wall_secs), fmt(total_secs)))
     else:
         print('total time: %s' % fmt(total_secs))
     slow.sort(reverse=True)
