@@ -41,6 +41,9 @@ timed() {
 }
 molecule destroy -s stack >/dev/null 2>&1 || true
 for stage in syntax create converge idempotence verify; do
+  # scripts/test.sh starts its side lane when the checks begin (the CPUs
+  # are busy until then).
+  [[ $stage == verify ]] && touch .cache/stack-verifying
   timed "$stage" molecule "$stage" -s stack || { rc=$?; break; }
 done
 # Benchmarks sized to answer their question in seconds (their defaults run
