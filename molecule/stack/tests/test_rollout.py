@@ -31,8 +31,7 @@ BASELINE_SECONDS = 15
 # two cores the playbook itself needs.
 THINK_SECONDS = 0.1
 # As molecule/stack/converge.yml passes them.
-INIT_MODULES = ['base', 'web', 'bus', 'fs_storage', 'fs_attachment', 'fs_attachment_s3', 'odoo_scale_session_redis',
-                'odoo_scale_probe']
+EXTRA_MODULES = ['odoo_scale_probe']
 sys.path.insert(0, os.path.join(HERE, '..', '..', '..', 'bench'))
 from loadgen import LoadGen  # noqa: E402
 
@@ -125,7 +124,7 @@ def test_a_converge_with_a_new_setting_and_new_code_fails_no_request(converged_b
     gen = load()
     out = run_playbook('app_services.yml', '--tags', 'odoo', '-e', json.dumps({
         'odoo_extra_addons_dirs': [converged_build],
-        'odoo_init_modules': INIT_MODULES, 'odoo_limit_time_real': changed}))
+        'odoo_extra_modules': EXTRA_MODULES, 'odoo_limit_time_real': changed}))
     report = gen.stop()
     record('converge_new_setting_and_new_build', report)
     text = ' '.join((out.stdout + out.stderr).split())

@@ -32,6 +32,9 @@ vals = {
     "options": options,
     "eval_options_from_env": True,
     "use_as_default_for_attachments": True,
+    # odoo_scale_filestore_gc collects this storage's files, after the
+    # backup window; fs_attachment's collector would delete them at once.
+    "autovacuum_gc": False,
     "force_db_for_default_attachment_rules": json.dumps(spec["force_db_rules"], sort_keys=True),
 }
 Storage = env["fs.storage"].sudo()  # noqa: F821
