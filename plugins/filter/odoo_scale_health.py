@@ -460,6 +460,23 @@ def health_report(data):
     sections.append(('backups', 'Backups (pgBackRest)', g, body,
                      ['newest backup %s old' % ('%.1f h' % newest if newest is not None else 'n/a (none found)')]))
 
+    # The last restore drill (playbooks/restore_drill.yml's local fact).
+    drill = data.get('restore_drill') or {}
+    if not drill:
+        g, line = 'amber', 'never run (playbooks/restore_drill.yml)'
+    else:
+        days = (float(data.get('now_epoch') or 0) - float(drill.get('epoch') or 0)) / 86400
+        if not drill.get('ok'):
+            g, detail = 'red', 'FAILED: %s' % drill.get('reason', '')
+        else:
+            g = 'amber' if days > float(data.get('drill_max_age_days') or 8) else 'green'
+            attachments = drill.get('attachments') or {}
+            detail = 'backup %s restored in %s s, %d tables counted, %d of %d attachments read back intact' % (
+                drill.get('label'), drill.get('recovery_seconds'), len(drill.get('tables') or []),
+                attachments.get('ok', 0), attachments.get('checked', 0))
+        line = 'last run %.1f days ago on %s: %s' % (days, drill.get('host'), detail)
+    sections.append(('restore_drill', 'Restore drill', g, '<p>%s</p>' % e(line), [line]))
+
     # Targets.
     up = _instant(raw, 'targets', ['job', 'instance'])
     down = sorted(k for k, v in up.items() if v < 1)

@@ -120,6 +120,26 @@ def test_table_bloat_is_graded_only_where_it_weighs():
     assert health.health_report(dict(base, table_bloat=[dict(big, bloat_percent=50.0)]))['sections']['indexes'] == 'amber'
 
 
+def test_the_last_restore_drill_is_graded_by_its_result_and_age():
+    day = 86400
+    base = {'hours': 1, 'generated': 'now', 'database': 'odoo', 'now_epoch': 100 * day, 'drill_max_age_days': 8}
+    passed = {'epoch': 99 * day, 'ok': True, 'host': 'pg2', 'label': '20261203-125638F', 'recovery_seconds': 23.2,
+              'tables': [{'name': 'ir_model_data', 'rows': 5808}], 'attachments': {'checked': 3, 'ok': 3}}
+
+    def drill(**kw):
+        report = health.health_report(dict(base, **kw))
+        line = [t for t in report['text'].splitlines() if 'Restore drill:' in t][0]
+        return report['sections']['restore_drill'], line
+    assert drill() == ('amber', 'AMBER  Restore drill: never run (playbooks/restore_drill.yml)')
+    assert drill(restore_drill=passed) == (
+        'green', 'GREEN  Restore drill: last run 1.0 days ago on pg2: backup 20261203-125638F restored in 23.2 s, '
+        '1 tables counted, 3 of 3 attachments read back intact')
+    assert drill(restore_drill=dict(passed, epoch=91 * day))[0] == 'amber'          # 9 days old
+    grade, line = drill(restore_drill=dict(passed, ok=False, reason='pgBackRest: FormatError'))
+    assert grade == 'red' and line.endswith('FAILED: pgBackRest: FormatError'), line
+    assert health.health_report(dict(base, restore_drill=dict(passed, ok=False)))['grade'] == 'red'
+
+
 def test_a_report_needs_a_dict():
     with pytest.raises(AnsibleFilterError, match='dict'):
         health.health_report('nope')

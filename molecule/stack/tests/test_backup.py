@@ -20,6 +20,13 @@ point-in-time restore.
 - Bad targets (a time in the future, a time before the oldest backup, an
   unknown label, a wrong cipher passphrase) are refused with one line each,
   and nothing changes.
+- playbooks/restore_drill.yml on the replica, while pgbench writes through
+  PgBouncer: the latest backup restored into a throw-away cluster, its
+  tables counted and its attachments read back from the bucket, the
+  production servers never restarted, the replica still streaming, the
+  throw-away cluster gone afterwards and the result kept as a local fact.
+  A drill host that is no PostgreSQL host of the inventory is refused with
+  one line, and nothing changes.
 """
 
 from __future__ import annotations
@@ -267,6 +274,71 @@ def test_bad_restore_targets_are_refused_before_anything_changes(primary, replic
     assert {node.name: node.psql('SELECT pg_postmaster_start_time()') for node in (primary, replica)} == started
     assert primary.host.run('ls -d %s.before-restore-* 2>/dev/null' % DATA).stdout.split() == kept
     assert not any(paused_databases(connect, settings).values())
+
+
+DRILL_DIR = '/var/lib/postgresql/restore-drill'
+DRILL_FACT = '/etc/ansible/facts.d/restore_drill.fact'
+
+
+def test_a_restore_drill_restores_the_latest_backup_beside_production(primary, replica, connect, settings,
+                                                                        pgbench_env):
+    conninfo, env = pgbench_env
+    _wait_no_backup_running(primary)
+    latest = _info(primary)['backup'][-1]['label']
+    started = {node.name: node.psql('SELECT pg_postmaster_start_time()') for node in (primary, replica)}
+    with PgbenchLoop(conninfo, env, CLIENTS) as load:
+        time.sleep(2)
+        run = run_playbook('restore_drill.yml', '-e', 'restore_drill_host=%s' % replica.name)
+    said = _flat(run.stdout)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    ready = re.search(r'restore drill on (\S+): backup (\S+) of stanza %s restored and ready in ([\d.]+) s' % STANZA, said)
+    assert ready, said[-3000:]
+    assert ready.group(1) == replica.name and ready.group(2) == latest, ready.group(0)
+    tables = re.findall(r'table (\S+): (\d+) rows', said)
+    assert tables and any(int(rows) > 0 for _, rows in tables), said[-3000:]
+    files = re.search(r'attachments: (\d+) checked, (\d+) ok', said)
+    assert files and int(files.group(1)) >= 1 and files.group(1) == files.group(2), said[-3000:]
+    assert 'result: ok' in said, said[-3000:]
+
+    # Production untouched: neither server restarted, the replica streams,
+    # no client saw an error, PgBouncer is not paused.
+    assert {node.name: node.psql('SELECT pg_postmaster_start_time()') for node in (primary, replica)} == started
+    slot = 'odoo_scale_' + replica.name.replace('-', '_')
+    assert primary.psql("SELECT state FROM pg_stat_replication WHERE application_name = '%s'" % slot) == 'streaming'
+    fig = load.assert_clean()
+    assert not any(paused_databases(connect, settings).values())
+    # The throw-away cluster is gone, and it archived nothing.
+    assert not replica.host.file(DRILL_DIR).exists
+    assert replica.host.run('pgrep -f "[%s]%s"' % (DRILL_DIR[0], DRILL_DIR[1:])).rc != 0
+
+    fact = replica.host.file(DRILL_FACT)
+    assert fact.mode == 0o644 and fact.user == 'root', (oct(fact.mode), fact.user)
+    result = json.loads(fact.content_string)
+    assert result['ok'] is True and result['label'] == latest and result['host'] == replica.name, result
+    assert result['recovery_seconds'] == float(ready.group(3)), result
+    assert result['attachments']['checked'] == int(files.group(1)) == result['attachments']['ok'], result
+    for secret in ('objectstore_backup_secret_key', 'objectstore_odoo_secret_key', 'pgbackrest_repo_cipher_pass'):
+        if settings.get(secret):
+            assert str(settings[secret]) not in fact.content_string, secret
+    record_result('backup.json', 'restore_drill', {
+        'recovery_seconds': result['recovery_seconds'], 'label': latest,
+        'backup_mb': round(_info(primary)['backup'][-1]['info']['size'] / 1048576, 1),
+        'tables_counted': len(result['tables']), 'attachments_checked': result['attachments']['checked'],
+        'pgbench_clients': CLIENTS, 'pgbench_transactions': fig['transactions'], 'pgbench_failed': fig['failed']})
+
+
+def test_a_drill_host_outside_the_inventory_is_refused(primary, replica, bouncer):
+    facts = {node.name: node.host.run('cat %s' % DRILL_FACT).stdout for node in (primary, replica)}
+    for host in ('no-such-host', bouncer.name):
+        run = run_playbook('restore_drill.yml', '-e', 'restore_drill_host=%s' % host)
+        said = _flat(run.stdout + run.stderr)
+        assert run.returncode != 0, said[-2000:]
+        assert re.search(r'restore_drill_host=%s is not a host of pg_primary or pg_replica in this inventory .*'
+                         r'nothing was changed' % re.escape(host), said), said[-2000:]
+        assert 'Restore the latest backup' not in said, said[-2000:]
+    assert {node.name: node.host.run('cat %s' % DRILL_FACT).stdout for node in (primary, replica)} == facts
+    for node in (primary, replica, bouncer):
+        assert not node.host.file(DRILL_DIR).exists, node.name
 
 
 def test_the_object_store_never_died_under_the_backups(s3_node):

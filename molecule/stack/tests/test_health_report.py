@@ -23,7 +23,7 @@ from test_monitoring import mon, prom, targets_up, wait_for  # noqa: F401 (fixtu
 SHOTS = os.path.join(RESULTS, 'health')
 MARK = 'odoo-scale n+1 check'
 SECTIONS = ['requests', 'statements', 'replica_lag', 'cache_hit', 'pool', 'redis', 'services', 'indexes',
-            'backups', 'targets']
+            'backups', 'targets', 'restore_drill']
 
 
 @pytest.fixture(scope='module')
@@ -79,6 +79,9 @@ def test_every_section_of_the_report_holds_graded_figures(report):
     # The run prints the summary, one line per section, and where the page is.
     assert re.search(r'health: (GREEN|AMBER|RED)', report['stdout']), report['stdout'][-3000:]
     assert 'health-report.html' in report['stdout']
+    # The last restore drill, from its fact (test_backup.py runs one; alone, 'never run').
+    assert re.search(r'(GREEN|AMBER|RED) +Restore drill: (last run [\d.]+ days ago on \S+: |never run)',
+                     ' '.join(report['stdout'].split())), report['stdout'][-3000:]
 
 
 def test_the_n_plus_one_made_on_purpose_is_flagged(report):
