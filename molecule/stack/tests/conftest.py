@@ -31,9 +31,9 @@ SVC = '%s-svc1' % PREFIX
 
 # Read-only checks first; a check that restarts, rolls out, switches over or
 # fails over runs after every check that needs the stack as converged.
-ORDER = ['test_data_tier', 'test_redis', 'test_objectstore', 'test_odoo', 'test_browser', 'test_db_maintenance',
-         'test_monitoring', 'test_health_report',
-         'test_rollout', 'test_backup', 'test_attachments_restore', 'test_pg_restart', 'test_replica_reclone', 'test_switchover']
+ORDER = ['test_data_tier', 'test_redis', 'test_objectstore', 'test_odoo', 'test_attachments_gc', 'test_browser',
+         'test_db_maintenance', 'test_monitoring', 'test_health_report',
+         'test_rollout', 'test_backup', 'test_pg_restart', 'test_replica_reclone', 'test_switchover']
 
 
 def pytest_collection_modifyitems(items):

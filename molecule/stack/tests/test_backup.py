@@ -14,7 +14,10 @@ point-in-time restore.
   PgBouncer: rows written before T are there, rows written after are not,
   a table dropped after T is back, the replica streams from the restored
   primary, PgBouncer serves writes, no pgbench client saw an error, and the
-  data directory from before is kept aside.
+  data directory from before is kept aside. Real Odoo attachments made
+  before T read back byte for byte through HAProxy and on each web node,
+  also one deleted in Odoo after T with the autovacuum run since; one made
+  after T is gone.
 - A restore that fails midway (a restore point that does not exist) puts
   the old data directory back and leaves the stack serving as before.
 - Bad targets (a time in the future, a time before the oldest backup, an
@@ -41,7 +44,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'shared'))
-from conftest import paused_databases  # noqa: E402
+from conftest import Odoo, paused_databases  # noqa: E402
+from test_attachments_gc import Attachment, bucket, collect  # noqa: E402,F401 (bucket: a fixture)
 from stack_helpers import INVENTORY, PgbenchLoop, record_result, run_playbook  # noqa: E402
 
 CLIENTS = 10
@@ -162,7 +166,11 @@ def _rows(conn, sql):
 
 
 def test_a_point_in_time_restore_brings_back_what_was_there_at_that_time(primary, replica, connect, settings,
-                                                                          pgbench_env):
+                                                                          pgbench_env, admin, lb_url, web_urls, bucket):
+    """Rows and real Odoo attachments: what was there at T is back, what
+    came after is gone. An attachment deleted in Odoo after T, and the
+    autovacuum run since, reads back byte for byte through HAProxy and on
+    each web node (its file stayed in the bucket: odoo_scale_filestore_gc)."""
     db = settings.get('postgresql_app_database', 'odoo')
     conninfo, env = pgbench_env
     _wait_no_backup_running(primary)
@@ -173,6 +181,8 @@ def test_a_point_in_time_restore_brings_back_what_was_there_at_that_time(primary
     timeline_before = int(primary.psql('SELECT timeline_id FROM pg_control_checkpoint()'))
     # The table must be in a backup's reach: the newest backup is older than
     # it, and the archived WAL carries it from there to T.
+    att_before = Attachment(admin, 'pitr-before')
+    att_dropped_after = Attachment(admin, 'pitr-before-dropped-after')
     conn = connect()
     conn.autocommit = True
     with conn.cursor() as cur:
@@ -182,6 +192,9 @@ def test_a_point_in_time_restore_brings_back_what_was_there_at_that_time(primary
         cur.executemany('INSERT INTO pitr_rows VALUES (%s)', [('B',)] * 50)
         cur.execute('DROP TABLE pitr_dropped')
     conn.close()
+    att_after = Attachment(admin, 'pitr-after')
+    admin.kw('ir.attachment', 'unlink', [att_dropped_after.id])
+    collect(admin)   # fs_attachment's own collector would delete the dropped file here
 
     with PgbenchLoop(conninfo, env, CLIENTS) as load:
         time.sleep(2)
@@ -221,6 +234,17 @@ def test_a_point_in_time_restore_brings_back_what_was_there_at_that_time(primary
     assert not any(paused_databases(connect, settings).values()), 'a PgBouncer database was left paused'
     load.assert_clean()
     primary.psql('DROP TABLE pitr_rows, pitr_dropped', db=db)
+
+    for url in [lb_url] + sorted(web_urls.values()):
+        client = Odoo(url, session_id=admin.session_id)
+        for att in (att_before, att_dropped_after):
+            resp = client.http.get('%s/web/content/%d?download=true' % (url, att.id), timeout=60)
+            assert resp.status_code == 200 and resp.content == att.payload, \
+                '%s: attachment %d (%s): HTTP %s, %d bytes' % (url, att.id, att.store_fname, resp.status_code,
+                                                               len(resp.content))
+    assert admin.kw('ir.attachment', 'search_count', [['id', '=', att_after.id]]) == 0
+    assert bucket(att_dropped_after)
+    admin.kw('ir.attachment', 'unlink', [att_before.id, att_dropped_after.id])
 
 
 def test_a_restore_that_fails_midway_puts_the_old_data_back(primary, replica, connect, settings, pgbench_env):

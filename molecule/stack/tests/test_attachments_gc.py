@@ -1,23 +1,16 @@
-"""Attachments and point-in-time recovery, with real Odoo: an attachment's
+"""Attachments kept for the backup window, with real Odoo: an attachment's
 object leaves the bucket only once it has been unreferenced for longer than
-the backup window (module odoo_scale_filestore_gc), so a database restored
-to a time T reads every file it held at T, byte for byte, on every web node,
-even one deleted in Odoo after T and collected since."""
+odoo_attachment_gc_grace_days (module odoo_scale_filestore_gc), counted from
+its last drop, so every point a restore can reach finds its files
+(test_backup.py restores to a time T and reads them back)."""
 
 from __future__ import annotations
 
 import base64
 import os
 import re
-import sys
 
 import pytest
-
-from conftest import Odoo
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, '..', '..', 'shared'))
-from stack_helpers import record_result, run_playbook  # noqa: E402
 
 
 class Attachment:
@@ -53,7 +46,7 @@ def grace_days(nodes):
     return float(re.search(r'^odoo_scale_gc_grace_days = (\S+)$', conf, re.M).group(1))
 
 
-def _collect(admin):
+def collect(admin):
     """Odoo's daily autovacuum job, now (as its cron would run it)."""
     job = admin.kw('ir.model.data', 'search_read', [['module', '=', 'base'], ['name', '=', 'autovacuum_job']],
                    ['res_id'])[0]['res_id']
@@ -79,7 +72,7 @@ def test_a_dropped_attachment_leaves_the_bucket_only_after_the_backup_window(adm
     _backdate(primary, db, written_long_ago, past)
     admin.kw('ir.attachment', 'unlink', [young.id, old.id, written_long_ago.id])
     _backdate(primary, db, old, past)
-    _collect(admin)
+    collect(admin)
     assert not bucket(old), 'a file dropped %d days ago (grace %s) is still in the bucket' % (past, grace_days)
     for att in (kept, young, written_long_ago):
         assert bucket(att), '%s left the bucket within the backup window' % att.store_fname
@@ -87,28 +80,3 @@ def test_a_dropped_attachment_leaves_the_bucket_only_after_the_backup_window(adm
                          % "','".join(a.store_fname for a in (kept, young, old, written_long_ago)), db=db)
     assert sorted(marks.split(',')) == sorted([young.store_fname, written_long_ago.store_fname]), marks
     admin.kw('ir.attachment', 'unlink', [kept.id])
-
-
-def test_a_restore_to_a_time_reads_back_the_attachments_of_that_time(admin, lb_url, web_urls, primary, settings,
-                                                                      bucket):
-    before = Attachment(admin, 'pitr-before')
-    dropped_after = Attachment(admin, 'pitr-before-dropped-after')
-    target = primary.psql("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') || '+00'")
-    after = Attachment(admin, 'pitr-after')
-    admin.kw('ir.attachment', 'unlink', [dropped_after.id])
-    _collect(admin)   # Odoo's collector would delete the dropped file here
-    run = run_playbook('restore.yml', '-e', 'restore_target=%s' % target)
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
-    read = {}
-    for url in [lb_url] + sorted(web_urls.values()):
-        client = Odoo(url, session_id=admin.session_id)
-        for att in (before, dropped_after):
-            resp = client.http.get('%s/web/content/%d?download=true' % (url, att.id), timeout=60)
-            read[(url, att.id)] = resp.status_code
-            assert resp.status_code == 200 and resp.content == att.payload, \
-                '%s: attachment %d (%s): HTTP %s, %d bytes' % (url, att.id, att.store_fname, resp.status_code,
-                                                               len(resp.content))
-    assert admin.kw('ir.attachment', 'search_count', [['id', '=', after.id]]) == 0
-    assert bucket(dropped_after)
-    record_result('backup.json', 'attachments_restore', {'attachments_read_back': len(read), 'web_endpoints': 1 + len(web_urls)})
-    admin.kw('ir.attachment', 'unlink', [before.id, dropped_after.id])
