@@ -68,6 +68,20 @@ def test_bad_input_stops_before_any_change(tmp_path, case, extra, drop, expected
         assert marker not in out, '%s: the run went past preflight (%s)' % (case, marker)
 
 
+def test_every_bad_setting_of_a_service_is_named_in_one_run(tmp_path):
+    """A role's checks are one task (a task per check cost every run about
+    0.15 s): each failing check still gets its own line, and a user with
+    three mistakes sees all three in the first run, not one per run."""
+    rc, out = run_playbook(tmp_path, inventory({'redis_memory_mb': 8, 'redis_maxmemory_policy': 'lru',
+                                                'redis_appendfsync': 'sometimes'}), 'app_services.yml')
+    assert rc != 0, out[-3000:]
+    for expected in ('redis_memory_mb 8 must be at least 32 MB',
+                     'redis_maxmemory_policy lru is not one of',
+                     'redis_appendfsync sometimes is not one of always, everysec, no'):
+        assert expected in out, '%r not found\n%s' % (expected, out[-3000:])
+    assert 'TASK [redis : Install' not in out
+
+
 def test_a_monitoring_host_needs_the_redis_exporter_secret(tmp_path):
     """With a monitoring host, Redis gets an ACL user for the exporter: its
     password is checked in preflight like the others."""
