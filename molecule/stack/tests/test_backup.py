@@ -30,6 +30,10 @@ point-in-time restore.
   throw-away cluster gone afterwards and the result kept as a local fact.
   A drill host that is no PostgreSQL host of the inventory is refused with
   one line, and nothing changes.
+- Disaster: the primary's server killed and both data directories removed;
+  restore.yml to latest rebuilds the primary from the repository alone and
+  re-clones the replica; what reached the archive is back, and PgBouncer and
+  Odoo serve writes again.
 """
 
 from __future__ import annotations
@@ -363,6 +367,62 @@ def test_a_drill_host_outside_the_inventory_is_refused(primary, replica, bouncer
     assert {node.name: node.host.run('cat %s' % DRILL_FACT).stdout for node in (primary, replica)} == facts
     for node in (primary, replica, bouncer):
         assert not node.host.file(DRILL_DIR).exists, node.name
+
+
+def test_both_data_directories_lost_are_rebuilt_from_the_repository_alone(primary, replica, connect, settings,
+                                                                           admin, lb_url):
+    """Disaster: the primary's server killed and both servers' data
+    directories removed. restore.yml to latest rebuilds the primary from
+    the repository alone and re-clones the replica: rows that reached the
+    archive before the loss are back, the replica streams, PgBouncer serves
+    writes, Odoo answers and writes through HAProxy."""
+    db = settings.get('postgresql_app_database', 'odoo')
+    _wait_no_backup_running(primary)
+    primary.psql('DROP TABLE IF EXISTS disaster_rows; CREATE TABLE disaster_rows AS SELECT g AS n FROM generate_series(1, 500) g; '
+                 'GRANT ALL ON disaster_rows TO %s' % settings.get('postgresql_app_user', 'odoo'), db=db)
+    # pgbackrest check switches to a new WAL segment and returns once the
+    # one holding the table is archived: the repository has it.
+    primary.host.check_output('runuser -u postgres -- pgbackrest --stanza=%s check' % STANZA)
+    timeline_before = int(primary.psql('SELECT timeline_id FROM pg_control_checkpoint()'))
+    for node in (primary, replica):
+        node.host.check_output('systemctl kill --signal=KILL postgresql@15-main; '
+                               'timeout 300 sh -c "while systemctl is-active --quiet postgresql@15-main; do sleep 0.2; done"; '
+                               'rm -rf %s' % DATA)
+        assert not node.host.file(DATA).exists, node.name
+
+    began = time.monotonic()
+    run = run_playbook('restore.yml', '-e', 'restore_target=latest')
+    took = time.monotonic() - began
+    said = _flat(run.stdout + run.stderr)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert 'does not answer and its unit postgresql@15-main is not running' in said, said[-3000:]
+    assert 'from the repository alone (the primary was down)' in said, said[-3000:]
+    record_result('backup.json', 'disaster_restore_latest', {
+        'playbook_seconds': round(took, 1),
+        'database_mb': round(int(primary.psql("SELECT sum(pg_database_size(oid)) FROM pg_database")) / 1048576, 1)})
+
+    assert primary.psql('SELECT count(*) FROM disaster_rows', db=db) == '500'
+    assert int(primary.psql('SELECT timeline_id FROM pg_control_checkpoint()')) > timeline_before
+    conn = connect()
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute('INSERT INTO disaster_rows VALUES (501) RETURNING n')
+        assert cur.fetchone() == (501,)
+    conn.close()
+    slot = 'odoo_scale_' + replica.name.replace('-', '_')
+    _until(lambda: primary.psql("SELECT count(*) FROM pg_stat_replication WHERE application_name = '%s' "
+                                "AND state = 'streaming'" % slot) == '1', 'replica streams from the rebuilt primary')
+    lsn = primary.psql('SELECT pg_current_wal_lsn()')
+    _until(lambda: replica.psql("SELECT pg_last_wal_replay_lsn() >= '%s'" % lsn) == 't', 'replica replays the insert')
+    assert replica.psql('SELECT count(*) FROM disaster_rows', db=db) == '501'
+    assert not any(paused_databases(connect, settings).values()), 'a PgBouncer database was left paused'
+    primary.psql('DROP TABLE disaster_rows', db=db)
+
+    # Odoo through HAProxy: its connections to PgBouncer outlived the loss.
+    assert Odoo(lb_url).http.get(lb_url + '/web/login', timeout=60).status_code == 200
+    partner = admin.kw('res.partner', 'create', [{'name': 'after the disaster'}])
+    assert admin.kw('res.partner', 'read', [partner], ['name'])[0]['name'] == 'after the disaster'
+    admin.kw('res.partner', 'unlink', [partner])
 
 
 def test_the_object_store_never_died_under_the_backups(s3_node):
