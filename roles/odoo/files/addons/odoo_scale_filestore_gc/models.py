@@ -5,6 +5,8 @@ from odoo import api, models
 from odoo.tools import config
 
 _logger = logging.getLogger(__name__)
+# Files removed per request (S3 DeleteObjects takes at most 1000 keys).
+_BATCH = 1000
 
 
 def _configured():
@@ -72,18 +74,33 @@ class FsFileGc(models.Model):
             (codes, grace),
         )
         removed, kept = [], 0
-        for code, store_fname in cr.fetchall():
+        rows = cr.fetchall()
+        for code in sorted({code for code, _name in rows}):
             fs = self.env["fs.storage"].get_fs_by_code(code)
-            try:
-                fs.rm(store_fname.partition("://")[2])
-            except FileNotFoundError:
-                pass
-            except Exception:  # the mark stays: the next run tries again
-                _logger.warning("odoo-scale GC: could not remove %s, kept for the next run", store_fname,
-                                exc_info=True)
-                kept += 1
-                continue
-            removed.append(store_fname)
+            names = [name for c, name in rows if c == code]
+            # A batch is one request (S3 DeleteObjects), so the locks above
+            # are held for a request per thousand files, not one per file; a
+            # batch that fails (a file already gone makes fsspec refuse the
+            # whole list) is retried file by file.
+            for start in range(0, len(names), _BATCH):
+                batch = names[start:start + _BATCH]
+                try:
+                    fs.rm([name.partition("://")[2] for name in batch])
+                    removed.extend(batch)
+                    continue
+                except Exception:  # noqa: BLE001 - retried one by one below
+                    pass
+                for store_fname in batch:
+                    try:
+                        fs.rm(store_fname.partition("://")[2])
+                    except FileNotFoundError:
+                        pass
+                    except Exception:  # the mark stays: the next run tries again
+                        _logger.warning("odoo-scale GC: could not remove %s, kept for the next run", store_fname,
+                                        exc_info=True)
+                        kept += 1
+                        continue
+                    removed.append(store_fname)
         if removed:
             cr.execute("DELETE FROM fs_file_gc WHERE store_fname = ANY(%s)", (removed,))
         cr.commit()  # pylint: disable=invalid-commit
