@@ -37,14 +37,23 @@ class LoadGen:
         self._lock = threading.Lock()
         self.samples = []          # (start, seconds, kind, ok, detail)
 
-    def _session(self):
-        http = requests.Session()
-        resp = http.post(self.url + '/web/session/authenticate', timeout=self.timeout, json={
-            'jsonrpc': '2.0', 'method': 'call', 'id': 1,
-            'params': {'db': self.db, 'login': self.login, 'password': self.password}})
-        resp.raise_for_status()
-        assert resp.json().get('result', {}).get('uid'), resp.text[:300]
-        return http
+    def _session(self, tries=3):
+        """A logged-in session. Five first logins of one user at once can
+        race in Odoo itself (each creates the user's res.users.settings; one
+        insert wins, the others get a ValidationError): such a login is
+        tried again, up to `tries` times, so no worker is lost before the
+        load starts."""
+        for attempt in range(1, tries + 1):
+            http = requests.Session()
+            resp = http.post(self.url + '/web/session/authenticate', timeout=self.timeout, json={
+                'jsonrpc': '2.0', 'method': 'call', 'id': 1,
+                'params': {'db': self.db, 'login': self.login, 'password': self.password}})
+            resp.raise_for_status()
+            if (resp.json().get('result') or {}).get('uid'):
+                return http
+            if attempt == tries:
+                raise AssertionError(resp.text[:300])
+            time.sleep(0.5 * attempt)
 
     def _rpc(self, http, model, method, args, kwargs=None):
         return http.post('%s/web/dataset/call_kw/%s/%s' % (self.url, model, method), timeout=self.timeout, json={

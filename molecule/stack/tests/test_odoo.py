@@ -266,6 +266,35 @@ def test_no_request_fails_across_redis_restarts(lb_url, settings, nodes):
     assert report['sent'] > 0 and report['failed'] == 0, report
 
 
+def test_no_request_fails_across_pgbouncer_restarts(lb_url, settings, bouncer):
+    """Five clients through HAProxy while PgBouncer restarts three times
+    (`systemctl restart pgbouncer`: a package upgrade or a unit setting).
+    Odoo's pooled connections to the old process are dead afterwards and the
+    new process takes a moment to listen: no request may fail for either.
+    Figures: bench/results/faults.json."""
+    gen = LoadGen(lb_url, settings['odoo_admin_user_password'], db=settings.get('odoo_database', 'odoo'),
+                  workers=5).start()
+    pids = []
+    first = None
+    try:
+        _wait_samples(gen, 40)
+        first = time.time()
+        for _ in range(3):
+            bouncer.host.check_output('systemctl restart pgbouncer')
+            pids.append(bouncer.host.check_output('systemctl show -p MainPID --value pgbouncer'))
+            _wait_samples(gen, 40)
+    finally:
+        gen.stop()
+    before, during = gen.report(until=first), gen.report(since=first)
+    record_result('faults.json', 'pgbouncer_restarts_under_load', {
+        'restarts': 3, 'sent_during': during['sent'], 'failed_during': during['failed'],
+        'p50_ms_before': before['p50_ms'], 'p99_ms_before': before['p99_ms'],
+        'p50_ms_during': during['p50_ms'], 'p99_ms_during': during['p99_ms'], 'failures': during['failures']})
+    assert len(set(pids)) == 3, 'PgBouncer did not restart three times: main PIDs %s' % pids
+    assert before['failed'] == 0, before
+    assert during['sent'] > 0 and during['failed'] == 0, during
+
+
 def test_redis_gone_past_the_wait_is_a_503_not_a_500(admin, lb_url, nodes, settings):
     """Redis stopped for longer than odoo_session_redis_wait: the request
     gets a 503 with Retry-After and the node logs one line, no traceback;
