@@ -39,8 +39,6 @@ def inventory(extra_vars=None, drop=(), groups=None):
     return {'all': {'vars': hostvars, 'children': children}}
 
 
-
-
 @pytest.mark.parametrize('case, extra, drop, expected', [
     ('unknown backend', {'objectstore_backend': 'ceph'}, (),
      'objectstore_backend ceph is not one of minio, seaweedfs, external'),
@@ -168,6 +166,11 @@ BACKUPS = dict(BACKUP_KEYS, pgbackrest_enabled=True,
      "objectstore_backup_access_key must differ from Odoo's and the admin's keys"),
     ('backup bucket without its key', ODOO, dict(BACKUPS, objectstore_backup_secret_key=''),
      'secret objectstore_backup_secret_key is not set'),
+    ('attachments collected before the oldest backup', ODOO, dict(BACKUPS, odoo_attachment_gc_grace_days=10),
+     'odoo_attachment_gc_grace_days 10 is shorter than the oldest backup pgBackRest keeps (up to 14 days)'),
+    ('time retention longer than the grace', ODOO,
+     dict(BACKUPS, pgbackrest_retention_full_type='time', pgbackrest_retention_full=30),
+     'odoo_attachment_gc_grace_days 35 is shorter than the oldest backup pgBackRest keeps (up to 37 days)'),
 ])
 def test_bad_shape_or_budget_stops_before_any_change(tmp_path, case, groups, extra, expected):
     rc, out = run_playbook(tmp_path, inventory(dict(DATA_TIER_SECRETS, **extra), groups=groups), 'app_services.yml')
