@@ -9,7 +9,7 @@ export PY_COLORS := 0
 export NO_COLOR := 1
 export ANSIBLE_FORCE_COLOR := 0
 
-.PHONY: host setup up down test lint unit playbook-checks molecule molecule-stack molecule-lb bench
+.PHONY: host setup up down test lint ansible-test unit playbook-checks molecule molecule-stack molecule-lb bench
 
 # Debian packages, a running Docker engine (idempotent, quick when present).
 host:
@@ -32,6 +32,11 @@ down: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	@scripts/run-step.sh lint scripts/lint.sh
+
+# ansible-test sanity and units on the collection odoo_scale.stack (galaxy.yml),
+# from a copy in .cache/ansible-test: scripts/ansible-test.sh.
+ansible-test: $(VENV)/.installed
+	@scripts/run-step.sh ansible-test scripts/ansible-test.sh
 
 unit: $(VENV)/.installed
 	@scripts/run-step.sh unit $(BIN)/python -m pytest tests/unit -q -p no:cacheprovider -n 2 --junitxml=.cache/junit/unit.xml

@@ -28,9 +28,11 @@ from contextlib import redirect_stdout
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, 'tests', 'unit'))
 
-import ansible.module_utils  # noqa: E402
-# Same module_utils path as ansible.cfg gives playbook runs.
-ansible.module_utils.__path__.append(os.path.join(REPO, 'plugins', 'module_utils'))
+# pg_index imports its module_utils from the collection odoo_scale.stack:
+# reached through collections/ (a link back to the repository), as
+# ansible.cfg's collections_path does for playbook runs.
+if importlib.util.find_spec('ansible_collections.odoo_scale') is None:
+    sys.path.insert(0, os.path.join(REPO, 'collections'))
 from ansible.module_utils.testing import patch_module_args  # noqa: E402
 
 from pgserver import PgServer  # noqa: E402

@@ -60,13 +60,12 @@ def playbook_fifty(login, specs):
 
 def playbook_one(login, specs):
     return [{'hosts': 'localhost', 'gather_facts': False,
-             'tasks': [{'name': 'index catalog', 'pg_index': dict(login, indexes=specs)}]}]
+             'tasks': [{'name': 'index catalog', 'odoo_scale.stack.pg_index': dict(login, indexes=specs)}]}]
 
 
 def run_playbook(path, workdir):
     env = dict(os.environ,
-               ANSIBLE_LIBRARY=os.path.join(REPO, 'plugins', 'modules'),
-               ANSIBLE_MODULE_UTILS=os.path.join(REPO, 'plugins', 'module_utils'),
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, 'collections'),
                ANSIBLE_LOCAL_TEMP=os.path.join(workdir, 'tmp'),
                ANSIBLE_HOME=os.path.join(workdir, 'home'),
                ANSIBLE_NOCOLOR='1', ANSIBLE_RETRY_FILES_ENABLED='0')

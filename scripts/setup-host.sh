@@ -2,7 +2,8 @@
 # Installs what the controller needs to run the bench: Debian packages (the
 # -dev ones build Odoo's wheelhouse: psycopg2, python-ldap), a Docker
 # engine (started here when none answers), Chromium and its driver for the
-# browser checks, and the local base image. Idempotent.
+# browser checks, shellcheck for ansible-test sanity, and the local base
+# image. Idempotent.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 
@@ -12,7 +13,7 @@ for p in docker.io debootstrap postgresql-15 postgresql-contrib postgresql-15-pa
          python3-venv python3-yaml \
          redis-tools make git ca-certificates iproute2 \
          gcc python3-dev libpq-dev libldap2-dev libsasl2-dev wrk \
-         chromium chromium-driver; do
+         chromium chromium-driver shellcheck; do
   have "$p" || need_pkgs+=("$p")
 done
 if ((${#need_pkgs[@]})); then

@@ -4,7 +4,8 @@
 #
 #   stack lane: molecule-stack (the whole stack converged once; idempotence;
 #               every stack check; the stack benchmarks)
-#   side lane:  lint, unit, bad-input, molecule-lb
+#   side lane:  lint, ansible-test (sanity and units on the collection),
+#               unit, bad-input, molecule-lb
 #
 # Why two lanes: the CPUs are idle for about 40 % of the stack's checks while
 # they wait on what they test (an alert's `for:`, a replica catching up, Odoo
@@ -41,6 +42,7 @@ step() { make --no-print-directory -o setup -o host "$@"; }
 
 side() {
   step lint
+  step ansible-test
   step unit
   step playbook-checks
   step molecule-lb

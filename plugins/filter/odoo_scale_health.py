@@ -51,7 +51,7 @@ def grade(kind, value):
         return 'none'
     spec = TARGETS[kind]
     if spec[0] == 'min':
-        _, green_from, amber_from = spec
+        _direction, green_from, amber_from = spec
         return 'green' if value >= green_from else 'amber' if value >= amber_from else 'red'
     amber_from, red_from = spec
     return 'green' if value < amber_from else 'amber' if value < red_from else 'red'
@@ -182,8 +182,8 @@ def svg_chart(series, unit, target=None, width=720, height=220):
     e = html.escape
     if not series:
         return '<p class="empty">no data in the window</p>'
-    ts = [t for _, pts in series for t, _ in pts]
-    vs = [v for _, pts in series for _, v in pts]
+    ts = [t for _label, pts in series for t, _value in pts]
+    vs = [v for _label, pts in series for _time, v in pts]
     t0, t1 = min(ts), max(ts)
     top = max(vs + ([target] if target is not None else []))
     top = top * 1.1 if top > 0 else 1.0
@@ -316,7 +316,7 @@ def health_report(data):
     sections = []   # (key, title, grade, html, [summary lines])
 
     # Requests.
-    window = {name: _instant(raw, 'latency_window_' + name, ['route_class']) for name, _ in QUANTILES}
+    window = {name: _instant(raw, 'latency_window_' + name, ['route_class']) for name, _q in QUANTILES}
     requests = _instant(raw, 'requests_window', ['route_class', 'code'])
     total = sum(requests.values())
     errors = sum(v for k, v in requests.items() if k.endswith('5xx'))
@@ -327,7 +327,7 @@ def health_report(data):
         p90 = window['p90'].get(cls)
         g = grade('latency_p90_seconds', p90) if cls in GRADED_CLASSES and count else 'none'
         grades.append(g)
-        rows.append([cls, '%d' % round(count)] + [_fmt(window[n].get(cls), 's') for n, _ in QUANTILES]
+        rows.append([cls, '%d' % round(count)] + [_fmt(window[n].get(cls), 's') for n, _q in QUANTILES]
                     + [_dot(g, 'target 50 ms' if cls in GRADED_CLASSES else 'not graded')])
         if cls in GRADED_CLASSES and count:
             lines.append('%s P90 %s over %d requests' % (cls, _fmt(p90, 's'), round(count)))
@@ -335,7 +335,7 @@ def health_report(data):
     grades.append(g5)
     body = _table(['route class', 'requests', 'P50', 'P90', 'P99', 'grade'], rows)
     body += '<p><span class="dot %s"></span>5xx: %d of %d requests (%s)</p>' % (g5, errors, total, _fmt(ratio_5xx, 'ratio'))
-    for name, _ in QUANTILES:
+    for name, _q in QUANTILES:
         body += '<h3>%s by route class</h3>' % name.upper() + svg_chart(
             _series(raw, 'latency_' + name, ['route_class']), 's', target=0.05 if name == 'p90' else None)
     body += '<h3>Requests per second</h3>' + svg_chart(_series(raw, 'request_rate', ['route_class']), 'req/s')
@@ -361,9 +361,9 @@ def health_report(data):
     crows = [[s.get('calls'), '%.2f' % (_float(s.get('mean_ms')) or 0), s.get('rows'), s.get('query', '')]
              for s in statements.get('most_called') or []]
     body += '<h3>Most called statements</h3>' + _table(['calls', 'mean ms', 'rows', 'statement'], crows)
-    lines = ['%d N+1 suspect statement(s)%s' % (len(suspects), (': worst %d calls in one request of %s'
-                                                                  % (suspects[0]['max_calls'], suspects[0]['paths'][0]))
-                                                if suspects else '')]
+    worst_suspect = (': worst %d calls in one request of %s' % (suspects[0]['max_calls'], suspects[0]['paths'][0])
+                     if suspects else '')
+    lines = ['%d N+1 suspect statement(s)%s' % (len(suspects), worst_suspect)]
     if srows:
         top = (statements.get('slowest') or [])[0]
         lines.append('slowest statement: %.0f ms in total over %s calls' % (_float(top.get('total_ms')) or 0, top.get('calls')))
@@ -373,7 +373,7 @@ def health_report(data):
     def chart_section(key, title, query, keys, unit, kind, target, fmt_unit=None, agg=max):
         series = _series(raw, query, keys)
         latest = {label: pts[-1][1] for label, pts in series}
-        peak = agg([v for _, pts in series for _, v in pts]) if series else None
+        peak = agg([v for _label, pts in series for _time, v in pts]) if series else None
         g = grade(kind, peak)
         body = '<p><span class="dot %s"></span>%s in the window: %s; now: %s</p>' % (
             g, 'worst' if agg is max else 'lowest', _fmt(peak, fmt_unit or unit),
@@ -441,7 +441,7 @@ def health_report(data):
     sections.append(('indexes', 'Index report, table bloat and partitions', worst([g] + pgrades + bgrades), body,
                      ['indexes: %s; %d partitioned tables' % (', '.join('%d %s' % (v, k) for k, v in counts.items()), len(prow)),
                       'most bloated table: %s' % ('%s.%s %s' % (worst_bloat['schema'], worst_bloat['name'],
-                                                             _fmt(_float(worst_bloat.get('bloat_size')), 'bytes'))
+                                                                _fmt(_float(worst_bloat.get('bloat_size')), 'bytes'))
                                                   if worst_bloat else 'n/a')]))
 
     # Backups.
@@ -457,8 +457,8 @@ def health_report(data):
     body += '<p>WAL archiving: %s; seconds since the last segment was archived: %s</p>' % (
         e(', '.join('%s %s' % (k, 'FAILING' if v >= 1 else 'ok') for k, v in sorted(failing.items())) or 'n/a'),
         e(', '.join('%s %.0f' % (k, v) for k, v in sorted(archive_age.items())) or 'n/a'))
-    sections.append(('backups', 'Backups (pgBackRest)', g, body,
-                     ['newest backup %s old' % ('%.1f h' % newest if newest is not None else 'n/a (none found)')]))
+    newest_text = 'n/a (none found)' if newest is None else '{:.1f} h'.format(newest)
+    sections.append(('backups', 'Backups (pgBackRest)', g, body, ['newest backup %s old' % newest_text]))
 
     # The last restore drill (playbooks/restore_drill.yml's local fact).
     drill = data.get('restore_drill') or {}
@@ -486,7 +486,7 @@ def health_report(data):
 
     overall = worst(s[2] for s in sections)
     generated = e(str(data.get('generated', '')))
-    toc = ''.join('<li><span class="dot %s"></span><a href="#%s">%s</a></li>' % (g, k, e(t)) for k, t, g, _, _ in sections)
+    toc = ''.join('<li><span class="dot %s"></span><a href="#%s">%s</a></li>' % (g, k, e(t)) for k, t, g, _body, _lines in sections)
     page = ['<!DOCTYPE html><html><head><meta charset="utf-8"><title>odoo-scale health report</title><style>',
             'body{font-family:sans-serif;margin:2em;color:#111}table{border-collapse:collapse;margin:.5em 0}'
             'td,th{border:1px solid #d1d5db;padding:3px 6px;font-size:12px;text-align:left;vertical-align:top;max-width:60em;'
@@ -497,15 +497,15 @@ def health_report(data):
             '<h1><span class="dot %s"></span>odoo-scale health report</h1>' % overall,
             '<p>Database %s; the last %s hours up to %s.</p>' % (e(str(data.get('database', ''))), e(str(data.get('hours'))), generated),
             '<ul id="sections">%s</ul>' % toc]
-    for key, title, g, body, _ in sections:
+    for key, title, g, body, _lines in sections:
         page.append('<section id="%s" data-grade="%s"><h2><span class="dot %s"></span>%s</h2>%s</section>'
                     % (key, g, g, e(title), body))
     page.append('</body></html>')
     text = ['health: %s (%s hours up to %s)' % (overall.upper(), data.get('hours'), data.get('generated', ''))]
-    for key, title, g, _, lines in sections:
+    for key, title, g, _body, lines in sections:
         text.append('%-6s %s: %s' % (g.upper(), title, '; '.join(lines)))
     return dict(html='\n'.join(page) + '\n', text='\n'.join(text) + '\n', grade=overall,
-                sections={k: g for k, _, g, _, _ in sections}, n_plus_one=suspects)
+                sections={k: g for k, _title, g, _body, _lines in sections}, n_plus_one=suspects)
 
 
 def _index_name(item):

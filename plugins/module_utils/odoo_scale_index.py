@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from ansible.module_utils.odoo_scale_pg import (
+from .odoo_scale_pg import (
     IdentifierError,
     MAX_IDENTIFIER_BYTES,
     SqlTextError,
@@ -70,8 +70,7 @@ class SpecError(ValueError):
 def _scan(text):
     """Yield (index, char, depth) for characters outside quotes/identifiers."""
     try:
-        for item in sql_scan(text):
-            yield item
+        yield from sql_scan(text)
     except SqlTextError as exc:
         raise SpecError('%s in %r' % (exc, text))
 

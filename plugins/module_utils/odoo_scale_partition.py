@@ -105,8 +105,8 @@ import json
 import re
 import time
 
-try:
-    from ansible.module_utils.odoo_scale_pg import (
+try:  # in the collection (odoo_scale.stack), or as ansible.module_utils' sibling
+    from .odoo_scale_pg import (
         IdentifierError, MAX_IDENTIFIER_BYTES, check_identifier, check_timeout, connect,
         first_line, in_recovery, quote_ident, quote_qualified,
         server_version_num, set_timeouts)
@@ -891,8 +891,7 @@ def _name_state(cur, schema, name):
         SELECT c.oid, c.relkind, c.relispartition,
                EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = c.oid AND k.conname = {})
           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE n.nspname = {} AND c.relname = {}""".format(_literal(HELPER_CONSTRAINT), _literal(schema),
-                                                          _literal(name)))
+         WHERE n.nspname = {} AND c.relname = {}""".format(_literal(HELPER_CONSTRAINT), _literal(schema), _literal(name)))
     if row is None:
         return None
     if row[1] == 'r' and not row[2] and row[3]:
@@ -941,10 +940,9 @@ def attach_statements(plan, item, lock):
     dq = quote_qualified(plan.default.schema, plan.default.name)
     pred = range_predicate(plan.col_q, item['lower'], item['upper'], plan.coltype)
     cols = ', '.join(quote_ident(c) for c in plan.columns)
-    bounds = 'FOR VALUES FROM (%s) TO (%s)' % (fmt_bound(item['lower'], plan.coltype),
-                                              fmt_bound(item['upper'], plan.coltype))
-    head = ['LOCK TABLE ONLY %s IN %s MODE' % (plan.parent_q, 'SHARE ROW EXCLUSIVE' if lock == 'share'
-                                                else 'ACCESS EXCLUSIVE'),
+    bounds = 'FOR VALUES FROM (%s) TO (%s)' % (fmt_bound(item['lower'], plan.coltype), fmt_bound(item['upper'], plan.coltype))
+    parent_lock = 'SHARE ROW EXCLUSIVE' if lock == 'share' else 'ACCESS EXCLUSIVE'
+    head = ['LOCK TABLE ONLY %s IN %s MODE' % (plan.parent_q, parent_lock),
             'LOCK TABLE %s IN ACCESS EXCLUSIVE MODE' % dq]
     if lock == 'share':
         body = ['SELECT EXISTS (SELECT 1 FROM %s WHERE %s)' % (dq, pred)]
@@ -984,8 +982,7 @@ def statements_for(plan):
         out.append(Step('create_parent', [create_parent_sql(plan)]))
     for item in plan.to_create:
         pq = quote_qualified(schema, item['name'])
-        bounds = 'FOR VALUES FROM (%s) TO (%s)' % (fmt_bound(item['lower'], coltype),
-                                                  fmt_bound(item['upper'], coltype))
+        bounds = 'FOR VALUES FROM (%s) TO (%s)' % (fmt_bound(item['lower'], coltype), fmt_bound(item['upper'], coltype))
         if item['mode'] == 'partition_of':
             out.append(Step('create', ['CREATE TABLE %s PARTITION OF %s %s' % (pq, plan.parent_q, bounds)], item))
             continue
@@ -1262,10 +1259,10 @@ def maintain(params, specs, check_mode=False, log=None):
                 set_timeouts(cur, lock_timeout=plan.spec['lock_timeout'])
                 executed = []
 
-                def record(sql, _executed=executed):
+                def record(sql, _append=executed.append):
                     if log is not None:
                         log(sql)
-                    _executed.append(sql)
+                    _append(sql)
                 try:
                     res = apply_plan(conn, cur, plan, record)
                 except ApplyError as exc:

@@ -1,6 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# Copyright: odoo-scale contributors. GPL-3.0-or-later.
+# Copyright: odoo-scale contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import annotations
 
@@ -98,16 +100,83 @@ description:
     queued behind a long transaction would otherwise hold up every session queued after it."
 version_added: "1.0.0"
 extends_documentation_fragment:
-  - odoo_scale_pg
-author: odoo-scale contributors
+  - odoo_scale.stack.odoo_scale_pg
+author: odoo-scale contributors (!UNKNOWN)
 options:
   indexes:
     description:
       - A list of index specs applied in order over one connection. Each element takes the
         same options as a single spec given at the top level (O(name), O(table), O(columns)
-        and so on). Mutually exclusive with O(name).
+        and so on), with the same defaults. Mutually exclusive with O(name).
+      - The session options (O(lock_timeout), O(statement_timeout), O(lock_retries),
+        O(cleanup_lock_timeout)) and the connection options are given once, at the top level.
     type: list
     elements: dict
+    suboptions:
+      name:
+        description: Index name, at most 63 bytes (as O(name)). Every element needs one.
+        type: str
+      schema:
+        description: Schema of the table and the index.
+        type: str
+        default: public
+      table:
+        description: Table to index. Required when O(indexes[].state=present).
+        type: str
+      columns:
+        description:
+          - Key columns or expressions, in order; strings or dicts with C(column) or C(expr)
+            and optionally C(opclass), C(collation), C(order) and C(nulls) (as O(columns)).
+          - Required when O(indexes[].state=present).
+        type: list
+        elements: raw
+      unique:
+        description: Build a unique index.
+        type: bool
+        default: false
+      nulls_not_distinct:
+        description: For a unique index, treat NULLs as equal (PostgreSQL 15 and later).
+        type: bool
+        default: false
+      method:
+        description: Index access method.
+        type: str
+        default: btree
+      where:
+        description: Predicate of a partial index.
+        type: str
+      include:
+        description: Non-key columns stored in the index (C(INCLUDE)).
+        type: list
+        elements: str
+        default: []
+      storage_parameters:
+        description: Index storage parameters.
+        type: dict
+        default: {}
+      tablespace:
+        description: Tablespace of the index; not compared when not given.
+        type: str
+      state:
+        description: C(present) creates or rebuilds the index, C(absent) drops it.
+        type: str
+        choices: [present, absent]
+        default: present
+      required:
+        description: Fail, instead of skipping the element, when its table or O(indexes[].requires_extension) is missing.
+        type: bool
+        default: false
+      allow_constraint_rebuild:
+        description: Rebuild a drifted index that backs a constraint (as O(allow_constraint_rebuild)).
+        type: bool
+        default: false
+      requires_extension:
+        description: Skip the element, with a reason, unless this extension is installed.
+        type: str
+      skip_if_equivalent:
+        description: Skip the element when an index of the same definition exists under another name.
+        type: bool
+        default: true
   name:
     description:
       - Index name, at most 63 bytes; quoted, so mixed case and odd characters are kept as given.
@@ -225,13 +294,13 @@ requirements:
 
 EXAMPLES = r'''
 - name: Apply the Odoo index catalog
-  pg_index:
+  odoo_scale.stack.pg_index:
     login_db: odoo
     lock_timeout: 3s
     indexes: "{{ db_maintenance_index_catalog }}"
 
 - name: One partial, covering index
-  pg_index:
+  odoo_scale.stack.pg_index:
     login_db: odoo
     name: odoo_scale_aml_account_date
     table: account_move_line
@@ -240,7 +309,7 @@ EXAMPLES = r'''
     where: "parent_state = 'posted'"
 
 - name: Trigram search on partner names, only where pg_trgm is installed
-  pg_index:
+  odoo_scale.stack.pg_index:
     login_db: odoo
     name: odoo_scale_res_partner_name_trgm
     table: res_partner
@@ -250,7 +319,7 @@ EXAMPLES = r'''
     requires_extension: pg_trgm
 
 - name: Drop an index
-  pg_index:
+  odoo_scale.stack.pg_index:
     login_db: odoo
     name: old_index
     state: absent
@@ -356,7 +425,7 @@ import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.odoo_scale_pg import (
+from ansible_collections.odoo_scale.stack.plugins.module_utils.odoo_scale_pg import (
     SqlTextError,
     check_timeout,
     execute_statement,
@@ -368,7 +437,7 @@ from ansible.module_utils.odoo_scale_pg import (
     quote_qualified,
     set_timeouts,
 )
-from ansible.module_utils.odoo_scale_index import (
+from ansible_collections.odoo_scale.stack.plugins.module_utils.odoo_scale_index import (
     DEFAULT_TABLESPACE_SQL,
     INDEX_SPEC_OPTIONS,
     SpecError,

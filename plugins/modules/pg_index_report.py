@@ -1,6 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# Copyright: odoo-scale contributors. GPL-3.0-or-later.
+# Copyright: odoo-scale contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import annotations
 
@@ -29,8 +31,8 @@ description:
     pgsql-bloat-estimation (no extension, no index scan); run ANALYZE first for fresh figures.
 version_added: "1.0.0"
 extends_documentation_fragment:
-  - odoo_scale_pg
-author: odoo-scale contributors
+  - odoo_scale.stack.odoo_scale_pg
+author: odoo-scale contributors (!UNKNOWN)
 options:
   schemas:
     description: Only report on these schemas; empty means every user schema.
@@ -100,7 +102,7 @@ requirements:
 
 EXAMPLES = r'''
 - name: Index health of the Odoo database
-  pg_index_report:
+  odoo_scale.stack.pg_index_report:
     login_db: odoo
     min_size: 10485760
   register: index_report
@@ -110,7 +112,7 @@ EXAMPLES = r'''
     msg: "{{ index_report.text }}"
 
 - name: Count the reads the hot standby serves too
-  pg_index_report:
+  odoo_scale.stack.pg_index_report:
     login_db: odoo
     replicas:
       - name: replica1
@@ -130,6 +132,37 @@ report:
         - C(scans_by_server) maps C(primary) (this server) and each replica consulted to its
           C(idx_scan); C(replicas_not_consulted) names replicas whose reads are not counted.
       type: list
+      elements: dict
+      contains:
+        schema:
+          description: Schema of the index.
+          type: str
+        table:
+          description: Table of the index.
+          type: str
+        index:
+          description: Index name.
+          type: str
+        size:
+          description: Index size in bytes.
+          type: int
+        definition:
+          description: C(pg_get_indexdef()) of the index.
+          type: str
+        scans:
+          description: Scans summed over every server consulted (zero here).
+          type: int
+        scans_by_server:
+          description: C(idx_scan) per server consulted, C(primary) for this server.
+          type: dict
+        replicas_consulted:
+          description: Replicas whose scans are counted.
+          type: list
+          elements: str
+        replicas_not_consulted:
+          description: Replicas whose reads are not counted (unreachable, or not listed in O(replicas)).
+          type: list
+          elements: str
     replicas:
       description: Each replica of O(replicas) (name, consulted, error, standby, stats_reset).
       type: list
@@ -173,7 +206,7 @@ text:
 import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.odoo_scale_pg import (
+from ansible_collections.odoo_scale.stack.plugins.module_utils.odoo_scale_pg import (
     connect,
     first_line,
     in_recovery,

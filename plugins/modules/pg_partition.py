@@ -1,6 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# Copyright: odoo-scale contributors. GPL-3.0-or-later.
+# Copyright: odoo-scale contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import annotations
 
@@ -82,16 +84,73 @@ description:
     every entry of O(tables).
 version_added: "1.0.0"
 extends_documentation_fragment:
-  - odoo_scale_pg
-author: odoo-scale contributors
+  - odoo_scale.stack.odoo_scale_pg
+author: odoo-scale contributors (!UNKNOWN)
 options:
   tables:
     description:
       - Several tables maintained in one call over one connection. Each entry takes the table
         options of this module (O(parent), O(column), O(interval), ...). Every entry is
         validated and planned before anything is changed.
+      - An option an entry leaves out takes the value of the top-level option of the same
+        name, so the top-level options (and their defaults) are the defaults of every entry.
+      - Mutually exclusive with O(parent).
     type: list
     elements: dict
+    suboptions:
+      schema:
+        description: Schema of the parent table. Defaults to O(schema).
+        type: str
+      parent:
+        description: The partitioned table. Every entry needs one; two entries cannot name the same table.
+        type: str
+      column:
+        description: The range partition key (C(date), C(timestamp) or C(timestamptz)). Defaults to O(column).
+        type: str
+      interval:
+        description:
+          - Width of one partition - C(day), C(week), C(month), C(quarter) or C(year) (case and
+            surrounding blanks ignored). Defaults to O(interval).
+        type: str
+      premake:
+        description: Partitions to keep ready after the current one (at least 1). Defaults to O(premake).
+        type: int
+      retention:
+        description: Age after which a partition is retired, such as C(12 months). Defaults to O(retention).
+        type: str
+      retention_mode:
+        description: C(drop) or C(detach) retired partitions. Defaults to O(retention_mode).
+        type: str
+        choices: [drop, detach]
+      retention_schema:
+        description: Schema detached partitions are moved to. Defaults to O(retention_schema).
+        type: str
+      name_pattern:
+        description: Name of a new partition (tokens as in O(name_pattern)). Defaults to O(name_pattern).
+        type: str
+      default_partition:
+        description: Create C(<parent>_default) when missing. Defaults to O(default_partition).
+        type: bool
+      create_parent:
+        description:
+          - Column and constraint definitions of the parent, created when it does not exist (a string,
+            or a list of C({name, type}) dicts and strings, as O(create_parent)). Defaults to O(create_parent).
+        type: raw
+      move_batch_size:
+        description: Accepted for compatibility and ignored (at least 1). Defaults to O(move_batch_size).
+        type: int
+      lock_timeout:
+        description: C(lock_timeout) for every statement. Defaults to O(lock_timeout).
+        type: str
+      lock_retries:
+        description: Retries of a step that hit the lock timeout or a deadlock (at least 0). Defaults to O(lock_retries).
+        type: int
+      now:
+        description: Fixed "now" instead of the server clock. Defaults to O(now).
+        type: str
+      timezone:
+        description: Session time zone in which bounds are aligned. Defaults to O(timezone).
+        type: str
   schema:
     description: Schema of the parent table (and of its partitions).
     type: str
@@ -148,7 +207,7 @@ options:
       - Create the parent, range partitioned on O(column), when it does not exist. Either a string
         of column and constraint definitions, or a list whose items are C({name, type}) dicts
         (name quoted for you, type taken as SQL) or strings (raw definitions such as
-        V(PRIMARY KEY \(id, recorded_at\))). The DDL is tried in a rolled back transaction while
+        V(PRIMARY KEY (id, recorded_at\))). The DDL is tried in a rolled back transaction while
         planning, so check mode validates it too.
     type: raw
   move_batch_size:
@@ -190,7 +249,7 @@ seealso:
 
 EXAMPLES = r'''
 - name: Keep a monthly IoT table rolling, creating it if needed
-  pg_partition:
+  odoo_scale.stack.pg_partition:
     login_db: odoo
     parent: odoo_scale_iot_reading
     column: recorded_at
@@ -207,14 +266,14 @@ EXAMPLES = r'''
       - PRIMARY KEY (id, recorded_at)
 
 - name: A whole catalog over one connection, with shared defaults
-  pg_partition:
+  odoo_scale.stack.pg_partition:
     login_db: odoo
     premake: 4
     lock_timeout: 2s
     tables: "{{ db_maintenance_partition_catalog }}"
 
 - name: Show what a run one month from now would do
-  pg_partition:
+  odoo_scale.stack.pg_partition:
     login_db: odoo
     parent: app_log
     column: logged_on
@@ -294,9 +353,10 @@ timings:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.odoo_scale_pg import first_line, module_connect, pg_connection_argument_spec
-from ansible.module_utils.odoo_scale_partition import (
-    INTERVALS, RETENTION_MODES, ApplyError, PartitionError, maintain, normalize_specs)
+from ansible_collections.odoo_scale.stack.plugins.module_utils.odoo_scale_pg import (
+    first_line, module_connect, pg_connection_argument_spec)
+from ansible_collections.odoo_scale.stack.plugins.module_utils.odoo_scale_partition import (
+    INTERVALS, RETENTION_MODES, SPEC_DEFAULTS, ApplyError, PartitionError, maintain, normalize_specs)
 
 TABLE_OPTIONS = ('schema', 'parent', 'column', 'interval', 'premake', 'retention', 'retention_mode',
                  'retention_schema', 'name_pattern', 'default_partition', 'create_parent',
@@ -305,14 +365,15 @@ TABLE_OPTIONS = ('schema', 'parent', 'column', 'interval', 'premake', 'retention
 
 def main():
     argument_spec = pg_connection_argument_spec()
-    argument_spec.update(
-        tables=dict(type='list', elements='dict'),
+    # An entry of `tables` takes every table option with the top-level value
+    # (or its default, SPEC_DEFAULTS) as its default, so the entries' options
+    # have no default of their own, and `interval` there is matched by
+    # normalize_spec() (case-insensitive) rather than by choices.
+    table_spec = dict(
         schema=dict(type='str'),
         parent=dict(type='str'),
         column=dict(type='str'),
-        # Defaults live in module_utils (SPEC_DEFAULTS) so top-level options can
-        # act as defaults for `tables` entries; the timer shares the validation.
-        interval=dict(type='str', choices=list(INTERVALS)),
+        interval=dict(type='str'),
         premake=dict(type='int'),
         retention=dict(type='str'),
         retention_mode=dict(type='str', choices=list(RETENTION_MODES)),
@@ -326,9 +387,20 @@ def main():
         now=dict(type='str'),
         timezone=dict(type='str'),
     )
+    top = dict((key, dict(opts)) for key, opts in table_spec.items())
+    top['interval']['choices'] = list(INTERVALS)
+    # The timer shares SPEC_DEFAULTS through normalize_spec().
+    for key, opts in top.items():
+        if SPEC_DEFAULTS[key] is not None:
+            opts['default'] = SPEC_DEFAULTS[key]
+    argument_spec.update(top)
+    argument_spec.update(tables=dict(type='list', elements='dict', options=table_spec))
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
-    given = dict((k, p[k]) for k in TABLE_OPTIONS if p.get(k) is not None)
+    # Options set away from their default (normalize_spec() applies the
+    # defaults itself): with none of them and no tables, there is nothing to do.
+    given = dict((k, p[k]) for k in TABLE_OPTIONS
+                 if p.get(k) is not None and p[k] != SPEC_DEFAULTS[k])
     try:
         if p['tables']:
             if given.get('parent'):

@@ -33,8 +33,6 @@ def inventory(groups, extra_vars=None, drop=()):
     return {'all': {'vars': hostvars, 'children': children}}
 
 
-
-
 FULL = {'pg_primary': ['db1'], 'pg_replica': ['db2'], 'pgbouncer': ['pool1']}
 
 

@@ -17,20 +17,45 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-# Our module_utils live in the repository, not in a collection: make them
-# importable as ansible.module_utils.<name>, the way ansible.cfg's
-# module_utils path does for playbook runs.
-import ansible.module_utils  # noqa: E402
-ansible.module_utils.__path__.append(os.path.join(REPO, 'plugins', 'module_utils'))
+# The modules import our module_utils as the collection odoo_scale.stack
+# (galaxy.yml). `ansible-test units` runs these tests inside the collection
+# and makes it importable itself; a plain pytest run reaches it through the
+# repository's collections/ directory (ansible_collections/odoo_scale/stack
+# links back to the repository), as ansible.cfg's collections_path does.
+if importlib.util.find_spec('ansible_collections.odoo_scale') is None:
+    sys.path.insert(0, os.path.join(REPO, 'collections'))
 
 from ansible.module_utils.testing import patch_module_args  # noqa: E402
 
 from pgserver import PgServer  # noqa: E402
 
 
+# One PostgreSQL server per test process, started when the session starts
+# rather than by a session-scoped fixture: `ansible-test units` runs every
+# test in a fork of its own, where a session fixture would start a server
+# per test and never stop it (the fork ends with os._exit). Started here, in
+# the process that forks, it is shared by every test and stopped at the end.
+_SERVER = {}
+
+
+def pytest_sessionstart(session):
+    if getattr(session.config, 'workerinput', None) is None and getattr(session.config.option, 'numprocesses', None):
+        return  # the pytest-xdist controller runs no test
+    _SERVER['server'] = PgServer().start()
+    _SERVER['pid'] = os.getpid()
+
+
+def pytest_sessionfinish(session):
+    if _SERVER.get('pid') == os.getpid():
+        _SERVER.pop('server').destroy()
+
+
 @pytest.fixture(scope='session')
 def pg():
-    server = PgServer().start()
+    if 'server' in _SERVER:
+        yield _SERVER['server']
+        return
+    server = PgServer().start()  # a session that did not start one (this conftest loaded late)
     yield server
     server.destroy()
 

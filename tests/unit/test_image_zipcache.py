@@ -44,7 +44,7 @@ def run(tmp_path, name, answer):
 
 def test_a_module_from_a_new_zip_runs_its_own_source(tmp_path):
     (tmp_path / 'cache').mkdir()
-    first, _, _ = run(tmp_path, 'one', 'first')
+    first, _where, _zpath = run(tmp_path, 'one', 'first')
     entries = set(os.listdir(tmp_path / 'cache'))
     assert first == 'first' and len(entries) == 2          # pkg/__init__.py and pkg/mod.py
     # Same source from another zip: served from the cache, this zip's name in tracebacks.
@@ -52,7 +52,7 @@ def test_a_module_from_a_new_zip_runs_its_own_source(tmp_path):
     assert again == 'first' and set(os.listdir(tmp_path / 'cache')) == entries
     assert where == os.path.join(zpath, 'pkg', 'mod.py')
     # Changed source at the same path: its own code, never the cached one.
-    changed, _, _ = run(tmp_path, 'three', 'second')
+    changed, _where, _zpath = run(tmp_path, 'three', 'second')
     assert changed == 'second'
     assert len(os.listdir(tmp_path / 'cache')) == 3
 

@@ -440,8 +440,8 @@ def test_inventory_catalog_applies(db, run):
     sql(db, ODOO_TABLES)
     res = run('pg_index', make_args(db, indexes=specs))
     assert not res.failed, res
-    assert sorted(res['skipped_indexes']) == ['odoo_scale_mail_message_model_res_id', 'odoo_scale_move_state_product_date',
-                                      'odoo_scale_partner_name_trgm']
+    assert sorted(res['skipped_indexes']) == [
+        'odoo_scale_mail_message_model_res_id', 'odoo_scale_move_state_product_date', 'odoo_scale_partner_name_trgm']
     assert len(res['created']) == len(specs) - 3
     assert not run('pg_index', make_args(db, indexes=specs))['changed']
 
@@ -477,8 +477,8 @@ def test_tablespace_is_compared_when_given(pg, orders, run):
         res = run('pg_index', make_args(orders, **spec))
         assert res['created'] == ['odoo_scale_a'] and res['queries'][0].endswith('TABLESPACE "ts_index"')
         assert not run('pg_index', make_args(orders, **spec))['changed']
-        assert not run('pg_index', make_args(orders, **dict(spec, tablespace=None)))['changed']
-        res = run('pg_index', make_args(orders, **dict(spec, tablespace='pg_default')))
+        assert not run('pg_index', make_args(orders, **{**spec, 'tablespace': None}))['changed']
+        res = run('pg_index', make_args(orders, **{**spec, 'tablespace': 'pg_default'}))
         assert res['differences'] == {'odoo_scale_a': ['tablespace']} and res['rebuilt'] == ['odoo_scale_a']
         assert sql(orders, "SELECT reltablespace FROM pg_class WHERE relname = 'odoo_scale_a'") == [(0,)]
     finally:

@@ -178,7 +178,7 @@ def test_parameters_round_trip_when_the_database_default_is_off(tables):
     standard_conforming_strings; a SET after connecting leaves it quoting for
     the old setting, so a backslash before a quote ends the literal. The
     setting must be fixed at connection startup."""
-    import ansible.module_utils.odoo_scale_pg as pg
+    import ansible_collections.odoo_scale.stack.plugins.module_utils.odoo_scale_pg as pg
     db = tables
     server, dbname = db
     sql(db, 'ALTER DATABASE %s SET standard_conforming_strings = off' % dbname)

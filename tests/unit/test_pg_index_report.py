@@ -36,7 +36,7 @@ def staged(db):
         cur.execute('SET enable_seqscan = off')
         cur.execute('SELECT count(*) FROM report_t WHERE a = 3')
         cur.execute('RESET enable_seqscan')
-        for _ in range(12):
+        for _round in range(12):
             cur.execute('SELECT count(*) FROM report_t WHERE c LIKE %s', ('%ab%',))
     conn.close()  # flushes this backend's statistics
     deadline = time.time() + 10

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible.module_utils.odoo_scale_index import SpecError, check_fragment
-from ansible.module_utils.odoo_scale_pg import (
+from ansible_collections.odoo_scale.stack.plugins.module_utils.odoo_scale_index import SpecError, check_fragment
+from ansible_collections.odoo_scale.stack.plugins.module_utils.odoo_scale_pg import (
     SqlTextError,
     check_single_statement,
     connect,
@@ -64,7 +64,9 @@ def test_check_fragment_accepts_literals(text):
 
 
 def test_lexer_follows_postgresql():
-    kinds = lambda text: [(k, text[s:e]) for k, s, e in sql_lex(text) if k != 'space']  # noqa: E731
+    def kinds(text):
+        return [(k, text[s:e]) for k, s, e in sql_lex(text) if k != 'space']
+
     assert kinds("E'\\'' ;") == [('string', "E'\\''"), ('op', ';')]
     assert kinds("x'a'") == [('string', "x'a'")]
     assert kinds("ab'c'") == [('word', 'ab'), ('string', "'c'")]

@@ -133,10 +133,10 @@ def test_rebuild_that_cannot_carry_the_replica_identity_is_refused(plain, run, c
 
 
 def test_rebuild_that_cannot_carry_the_cluster_mark_is_refused(plain, run):
-    spec = dict(CODE, unique=False)
+    spec = {**CODE, 'unique': False}
     run('pg_index', make_args(plain, **spec))
     sql(plain, 'ALTER TABLE sale_order_line CLUSTER ON odoo_scale_code')
-    res = run('pg_index', make_args(plain, **dict(spec, method='hash')))
+    res = run('pg_index', make_args(plain, **{**spec, 'method': 'hash'}))
     assert res.failed and '\n' not in res['msg'] and 'CLUSTER index' in res['msg'], res
     assert props(plain, 'odoo_scale_code')[2] is True
 

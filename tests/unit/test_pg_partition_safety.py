@@ -12,6 +12,7 @@ pg_stat_activity, never guessed from a sleep."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -19,7 +20,7 @@ import psycopg2
 import psycopg2.extras
 import pytest
 
-from ansible.module_utils import odoo_scale_partition as osp
+from ansible_collections.odoo_scale.stack.plugins.module_utils import odoo_scale_partition as osp
 
 from test_pg_partition import IOT_COLUMNS, args_for, count, partitions, table_exists
 
@@ -254,7 +255,7 @@ def test_reader_counts_every_row_at_every_statement_of_the_move(db, run):
     # With a retention, partitions start 24 months back (premade next to
     # the default) and the 2020 row stays in the default partition.
     apply_with_hook(db, hook, **iot_spec(now=LATER, retention='24 months'))
-    assert seen and all(n in (total, 'blocked') for _, n in seen), [s for s in seen if s[1] != total]
+    assert seen and all(n in (total, 'blocked') for _when, n in seen), [s for s in seen if s[1] != total]
     assert count(db, 'iot') == total and count(db, 'iot_default') == 1
 
 
@@ -450,7 +451,7 @@ def test_hostile_names_with_standard_conforming_strings_off(db, run):
     with conn.cursor() as cur:
         cur.execute("INSERT INTO %s VALUES ('2025-11-20', 'old'), ('2026-01-20', 'new')" % qp)
     conn.close()
-    res = run('pg_partition', args_for(db, **dict(spec, now='2026-03-10')))
+    res = run('pg_partition', args_for(db, **{**spec, 'now': '2026-03-10'}))
     assert not res.failed, res
     assert [d['partition'] for d in res['detached']] == ['%s.%s_p2025_11' % (schema, parent),
                                                          '%s.%s_p2025_12' % (schema, parent)]
@@ -485,7 +486,7 @@ def _scenario(db, run, tag, with_default):
 
 
 def _statements_of(db, run, with_default, tag):
-    spec, _ = _scenario(db, run, tag, with_default)
+    spec, _rows = _scenario(db, run, tag, with_default)
     ran = []
     apply_with_hook(db, ran.append, **spec)
     return ran
@@ -502,10 +503,9 @@ def test_run_interrupted_at_any_statement_is_finished_by_the_next(db, run, with_
         spec, keep = _scenario(db, run, tag, with_default)
         parent = spec['parent']
 
-        def hook(statement, _n=[0], _i=i):
-            if _n[0] == _i:
+        def hook(statement, _i=i, _seen=itertools.count().__next__):
+            if _seen() == _i:
                 raise RuntimeError('interrupted before: ' + statement)
-            _n[0] += 1
         with pytest.raises(Exception, match='interrupted before'):
             apply_with_hook(db, hook, **spec)
         # Whatever the interruption left, no row younger than retention vanished.
