@@ -3,6 +3,7 @@
 # as 'admin') and makes the bucket Odoo's default attachment storage. Keys
 # and endpoint stay in the environment (fs_storage's eval_options_from_env);
 # the record only names the variables. Prints one ODOO_SCALE_RESULT line.
+# pylint: disable=undefined-variable  # `odoo shell` provides env
 import json
 import os
 

@@ -49,7 +49,7 @@ class FsFileGc(models.Model):
         cr = self._cr
         # As fs_attachment's collector: a fresh transaction whose first
         # statements take the locks, so it sees every attachment committed.
-        cr.commit()  # pylint: disable=invalid-commit
+        cr.commit()  # on purpose, as fs_attachment does (pylint-odoo: invalid-commit)
         cr.execute("SET LOCAL lock_timeout TO '10s'")
         cr.execute("LOCK fs_file_gc IN SHARE MODE")
         cr.execute("LOCK ir_attachment IN SHARE MODE")
@@ -103,6 +103,6 @@ class FsFileGc(models.Model):
                     removed.append(store_fname)
         if removed:
             cr.execute("DELETE FROM fs_file_gc WHERE store_fname = ANY(%s)", (removed,))
-        cr.commit()  # pylint: disable=invalid-commit
+        cr.commit()  # on purpose, as fs_attachment does (pylint-odoo: invalid-commit)
         _logger.info("odoo-scale GC: removed %d files let go more than %.1f days ago (%d kept after an error)",
                      len(removed), grace / 86400, kept)
