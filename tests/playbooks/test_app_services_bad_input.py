@@ -199,6 +199,18 @@ def test_the_whole_shape_passes_preflight(tmp_path):
     assert 'TASK [preflight : Check the services placed on this host fit in its memory]' in out
 
 
+def test_odoo_checks_the_pools_pgbouncer_hosts_set_not_its_own_view(tmp_path):
+    """Pool sizes set for the pgbouncer group only (as group_vars/pgbouncer
+    would): the Odoo nodes' check reads what the PgBouncer host published in
+    the preflight, not the role defaults as an Odoo host sees them (which
+    said 40 + 5 and let the run go on)."""
+    inv = inventory(DATA_TIER_SECRETS, groups=ODOO)
+    inv['all']['children']['pgbouncer']['vars'] = {'pgbouncer_app_pool_size': 3, 'pgbouncer_app_reserve_pool_size': 0}
+    rc, out = run_playbook(tmp_path, inv, 'preflight.yml')
+    assert rc != 0, out[-3000:]
+    assert 'PgBouncer pools too small for Odoo' in out and '(now 3)' in out, out[-3000:]
+
+
 def test_a_secret_never_reaches_the_log(tmp_path):
     rc, out = run_playbook(tmp_path, inventory({'objectstore_backend': 'ceph', 'redis_memory_mb': 8}), 'app_services.yml')
     assert rc != 0
