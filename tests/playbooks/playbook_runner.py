@@ -7,6 +7,7 @@ case pays for its checks, not for fact gathering again."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -15,7 +16,12 @@ import tempfile
 import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FACT_CACHE = os.path.join(tempfile.gettempdir(), 'odoo-scale-bad-input-facts-%d' % os.getuid())
+# One cache per checkout and interpreter: the facts describe the Python that
+# gathered them (ansible_facts.python), and a cache shared with another
+# checkout on another Python (a venv on Debian's 3.11.2 beside one on
+# pyenv's 3.11.7) handed the wheelhouse check the other one's version.
+_KEY = hashlib.sha1('\0'.join((REPO, sys.executable, os.path.realpath(sys.executable), sys.version)).encode())
+FACT_CACHE = os.path.join(tempfile.gettempdir(), 'odoo-scale-bad-input-facts-%d-%s' % (os.getuid(), _KEY.hexdigest()[:12]))
 
 
 def run_playbook(tmp_path, inv, playbook, inventory_path=None, extra=(), check=True):
