@@ -30,6 +30,7 @@ CLIENTS = 20
 WRITERS = 4
 PGBENCH_TABLES = ('pgbench_accounts', 'pgbench_branches', 'pgbench_history', 'pgbench_tellers')
 RESULTS = os.path.join(PROJECT, 'bench', 'results', 'switchover.json')
+INI = '/etc/pgbouncer/pgbouncer.ini'
 
 
 def _slot(node):
@@ -178,16 +179,27 @@ def test_a_replica_that_cannot_catch_up_leaves_writes_on_the_old_primary(primary
     assert primary.psql('SELECT pg_is_in_recovery()') == 'f'
     assert replica.psql('SELECT pg_is_in_recovery()') == 't'
     assert not any(paused_databases(connect, settings).values()), 'a PgBouncer database was left paused'
+    assert not _staged_left(bouncer), 'the pgbouncer.ini staged for the replica was left behind'
+    assert 'host=%s ' % primary.address in _bouncer_ini(bouncer)
     assert not writers.errors, writers.errors[:5]
     present = set(int(x) for x in primary.psql('SELECT id FROM switchover_probe', db=db).split())
     assert not set(writers.committed) - present
     assert _wait(lambda: _streams_from(primary, replica)), 'the replica does not stream again'
 
 
-def test_switchover_under_load_loses_no_commit_and_switches_back(primary, replica, connect, settings, probe):
+def _bouncer_ini(bouncer):
+    return bouncer.host.file(INI).content_string
+
+
+def _staged_left(bouncer):
+    return bouncer.host.file(INI + '.next').exists
+
+
+def test_switchover_under_load_loses_no_commit_and_switches_back(primary, replica, bouncer, connect, settings, probe):
     conninfo, env = probe
     db = settings.get('postgresql_app_database', 'odoo')
     switched = False
+    ini_converged = _bouncer_ini(bouncer)
     # pgbench runs back to back for as long as the playbook takes.
     with PgbenchLoop(conninfo, env, CLIENTS) as load:
         with Writers(connect, WRITERS) as writers:
@@ -256,6 +268,15 @@ def test_switchover_under_load_loses_no_commit_and_switches_back(primary, replic
         load.assert_clean()
         assert not writers.errors, writers.errors[:5]
         assert not any(paused_databases(connect, settings).values()), 'a PgBouncer database was left paused'
+        # pgbouncer.ini is the role's own file for the new topology: every
+        # database on the new primary or, for the read-only alias, on the
+        # new replica; nothing staged is left behind.
+        ini = _bouncer_ini(bouncer)
+        app_db = settings.get('pgbouncer_app_database', db)
+        assert re.search(r'^%s = host=%s ' % (re.escape(app_db), re.escape(new.address)), ini, re.M), ini
+        assert re.search(r'^postgres = host=%s ' % re.escape(new.address), ini, re.M), ini
+        assert re.search(r'^\S+_ro = host=%s ' % re.escape(old.address), ini, re.M), ini
+        assert not _staged_left(bouncer)
     finally:
         if switched:
             # Back to the original topology, with the inventory swapped as the
@@ -268,6 +289,9 @@ def test_switchover_under_load_loses_no_commit_and_switches_back(primary, replic
     assert _wait(lambda: _streams_from(primary, replica)), 'the replica does not stream after switching back'
     assert re.search(r'NEW PRIMARY: %s' % re.escape(primary.name), back.stdout)
     assert not any(paused_databases(connect, settings).values()), 'a PgBouncer database was left paused'
+    # There and back: byte for byte the file the converge wrote.
+    assert _bouncer_ini(bouncer) == ini_converged
+    assert not _staged_left(bouncer)
 
 
 def test_failover_refuses_while_the_primary_answers(primary, replica):
@@ -336,8 +360,9 @@ def test_a_primary_that_cannot_be_fenced_stops_the_failover_before_the_promotion
     assert hosts[settings.get('postgresql_app_database', 'odoo')] == primary.address, hosts
 
 
-def test_failover_fences_the_old_primary_and_rejoins_it_only_on_request(primary, replica, connect, settings):
+def test_failover_fences_the_old_primary_and_rejoins_it_only_on_request(primary, replica, bouncer, connect, settings):
     unit = 'postgresql@15-main.service'
+    ini_converged = _bouncer_ini(bouncer)
     killed = time.time()
     primary.host.run('systemctl kill --signal=SIGKILL %s' % unit)  # the primary is gone
     assert _wait(lambda: primary.host.run('runuser -u postgres -- pg_isready -q').rc != 0, 30)
@@ -346,15 +371,26 @@ def test_failover_fences_the_old_primary_and_rejoins_it_only_on_request(primary,
     finished = time.time()
     try:
         assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
-        # The first write accepted through PgBouncer after the failover.
-        conn = connect()
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute('CREATE TABLE IF NOT EXISTS failover_probe (at timestamptz)')
-            cur.execute('INSERT INTO failover_probe VALUES (now())')
-            cur.execute('DROP TABLE failover_probe')
-        conn.close()
+        # The first write accepted through PgBouncer after the failover, as a
+        # client that retries would see it; a refusal in between is counted.
+        refused = []
+
+        def write_once():
+            try:
+                conn = connect()
+            except psycopg2.OperationalError as exc:
+                refused.append(str(exc).strip())
+                return False
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute('CREATE TABLE IF NOT EXISTS failover_probe (at timestamptz)')
+                cur.execute('INSERT INTO failover_probe VALUES (now())')
+                cur.execute('DROP TABLE failover_probe')
+            conn.close()
+            return True
+        assert _wait(write_once, 120), 'no write accepted through PgBouncer after the failover: %s' % refused[-3:]
         figures = {'seconds_from_kill_to_first_accepted_write': round(time.time() - killed, 1),
+                   'connections_refused_after_the_playbook': len(refused),
                    'failover_playbook_seconds': round(finished - started, 1),
                    'note': 'the playbook is started by hand here right after the kill; detection time is not included'}
         os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
@@ -375,6 +411,10 @@ def test_failover_fences_the_old_primary_and_rejoins_it_only_on_request(primary,
         conn.close()
         assert (server, in_recovery) == (replica.address, False)
         assert not any(paused_databases(connect, settings).values())
+        # Every database, the read-only alias too, on the new primary.
+        lines = [line for line in _bouncer_ini(bouncer).splitlines() if ' = host=' in line]
+        assert len(lines) == 3 and all(' = host=%s ' % replica.address in line for line in lines), lines
+        assert not _staged_left(bouncer)
 
         rejoin = _run_swapped('failover.yml', '-e', 'failover_rejoin=true')
         assert rejoin.returncode == 0, rejoin.stdout[-4000:] + rejoin.stderr[-2000:]
@@ -382,6 +422,8 @@ def test_failover_fences_the_old_primary_and_rejoins_it_only_on_request(primary,
         assert _wait(lambda: _streams_from(replica, primary)), 'the old primary does not stream after the rejoin'
         assert not primary.host.file('/etc/postgresql/15/main/FENCED').exists
         assert primary.unit_property(unit, 'LoadState') == 'loaded'
+        assert re.search(r'^\S+_ro = host=%s ' % re.escape(primary.address), _bouncer_ini(bouncer), re.M)
+        assert not _staged_left(bouncer)
     finally:
         if run.returncode == 0:
             if not _streams_from(replica, primary):
@@ -390,3 +432,4 @@ def test_failover_fences_the_old_primary_and_rejoins_it_only_on_request(primary,
             assert back.returncode == 0, back.stdout[-4000:] + back.stderr[-2000:]
     assert primary.psql('SELECT pg_is_in_recovery()') == 'f'
     assert _wait(lambda: _streams_from(primary, replica)), 'the replica does not stream after switching back'
+    assert _bouncer_ini(bouncer) == ini_converged
