@@ -10,6 +10,13 @@ point-in-time restore.
   PostgreSQL is the primary.
 - playbooks/backup.yml under pgbench writes prints the label pgBackRest
   then lists.
+- Every PostgreSQL host runs pgBackRest's TLS server as postgres, on its
+  internal address only, and serves only a client whose certificate the
+  bundle's CA signed for a PostgreSQL host. playbooks/backup.yml -e
+  backup_from_standby=true under pgbench writes copies the data files from
+  the standby (pgBackRest's log names the standby's address for each of
+  them; the primary sends pg_control), and pgbackrest info lists the
+  backup. Asked for with no standby streaming, it is refused in one line.
 - playbooks/restore.yml to a time T, while pgbench writes through
   PgBouncer: rows written before T are there, rows written after are not,
   a table dropped after T is back, the replica streams from the restored
@@ -38,9 +45,11 @@ point-in-time restore.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -161,6 +170,112 @@ def test_a_backup_on_demand_under_load_prints_its_label(primary, pgbench_env):
     assert said.group(1) in labels, sorted(labels)
     assert labels[said.group(1)]['error'] is False
     load.assert_clean()
+
+
+SERVER_PORT = 8432
+BACKUP_LOG = '/var/log/pgbackrest/%s-backup.log' % STANZA
+
+
+def _tls_answer(address, cert=None):
+    """What pgBackRest's TLS server at address sends first to a client that
+    trusts the bundle CA and shows `cert` (a (crt, key) pair) or no
+    certificate: its greeting, or the error that ended the session."""
+    import socket
+    import ssl
+    context = ssl.create_default_context(cafile=CA)
+    if cert:
+        context.load_cert_chain(*cert)
+    try:
+        with socket.create_connection((address, SERVER_PORT), timeout=30) as raw:
+            with context.wrap_socket(raw, server_hostname=address) as tls:
+                return tls.recv(4096)
+    except (ssl.SSLError, OSError) as exc:
+        return exc
+
+
+def test_every_pg_host_serves_pgbackrest_over_tls_to_the_bundle_s_clients_only(primary, replica, tmp_path):
+    for node in (primary, replica):
+        assert node.unit_property('pgbackrest-server.service', 'ActiveState') == 'active', node.name
+        assert node.unit_user('pgbackrest-server.service') == 'postgres', node.name
+        assert int(node.unit_property('pgbackrest-server.service', 'MemoryMax')) > 0, node.name
+        listening = node.host.check_output("ss -Htln 'sport = :%d' | awk '{print $4}'" % SERVER_PORT).split()
+        assert listening == ['%s:%d' % (node.address, SERVER_PORT)], (node.name, listening)
+        key = node.host.file('/etc/pgbackrest/tls.key')
+        # pgBackRest reads it as postgres and takes 0640 only from root.
+        assert (key.user, key.group, key.mode) == ('root', 'postgres', 0o640), (node.name, key.user, oct(key.mode))
+    # The primary's certificate (the bundle CA's, CN the primary) is greeted.
+    pki = os.path.join(os.path.dirname(CA), 'hosts', primary.name)
+    greeted = _tls_answer(replica.address, (os.path.join(pki, 'pgbackrest.crt'), os.path.join(pki, 'pgbackrest.key')))
+    assert isinstance(greeted, bytes) and b'"name":"pgBackRest"' in greeted, greeted
+    # The same CN signed by anyone else is refused in the handshake.
+    forged = [str(tmp_path / 'forged.crt'), str(tmp_path / 'forged.key')]
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+                    '-subj', '/CN=%s' % primary.name, '-addext', 'extendedKeyUsage=clientAuth', '-days', '1',
+                    '-out', forged[0], '-keyout', forged[1]], check=True, capture_output=True)
+    refused = _tls_answer(replica.address, forged)
+    assert isinstance(refused, Exception), refused
+    # pgBackRest's own client with that certificate cannot reach the
+    # standby (check then finds no standby to check).
+    primary.host.check_output('install -d -m 0700 -o postgres /tmp/forged')
+    for path in forged:
+        with open(path, 'rb') as fh:
+            primary.host.check_output('echo %s | base64 -d | install -m 0600 -o postgres /dev/stdin /tmp/forged/%s'
+                                      % (base64.b64encode(fh.read()).decode(), os.path.basename(path)))
+    run = primary.host.run('runuser -u postgres -- pgbackrest --stanza=%s --pg2-host-cert-file=/tmp/forged/forged.crt '
+                           '--pg2-host-key-file=/tmp/forged/forged.key --log-level-console=warn check' % STANZA)
+    primary.host.check_output('rm -rf /tmp/forged')
+    assert run.rc != 0 and 'unable to check pg2: [ServiceError] TLS error' in run.stdout + run.stderr \
+        and 'unknown ca' in run.stdout + run.stderr, run.stdout + run.stderr
+
+
+def test_a_backup_from_the_standby_under_load_copies_its_files_from_the_standby(primary, replica, pgbench_env):
+    conninfo, env = pgbench_env
+    _wait_no_backup_running(primary)
+    logged = int(primary.host.check_output('stat -c %%s %s' % BACKUP_LOG))
+    with PgbenchLoop(conninfo, env, CLIENTS) as load:
+        run = run_playbook('backup.yml', '-e', 'backup_type=incr', '-e', 'backup_from_standby=true')
+    said = _flat(run.stdout)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    told = re.search(r'backup (\S+I) \(incr\): database .* files copied from the standby, in (\d+) s', said)
+    assert told, said[-2000:]
+    labels = {b['label']: b for b in _info(primary)['backup']}
+    assert told.group(1) in labels and labels[told.group(1)]['error'] is False, sorted(labels)
+    load.assert_clean()
+
+    # pgBackRest's own log of this run (file level detail): it waited for
+    # the standby's replay, read every relation file from the standby, and
+    # only pg_control and the like from the primary.
+    log = primary.host.check_output('tail -c +%d %s' % (logged + 1, BACKUP_LOG))
+    assert 'wait for replay on the standby to reach' in log and 'replay on the standby reached' in log, log[-3000:]
+    from_standby = re.findall(r'backup file %s:(\S+)' % re.escape(replica.address), log)
+    from_primary = re.findall(r'backup file (/\S+)', log)
+    assert any('/base/' in name for name in from_standby), log[-3000:]
+    assert not any('/base/' in name for name in from_primary), from_primary
+    assert any(name.endswith('/global/pg_control') for name in from_primary), from_primary
+    record_result('backup.json', 'incr_backup_from_standby', {
+        'seconds': int(told.group(2)), 'files_from_standby': len(from_standby), 'files_from_primary': len(from_primary),
+        'pgbench_clients': CLIENTS})
+
+
+def test_a_backup_from_the_standby_without_one_streaming_is_refused_in_one_line(primary, replica):
+    _wait_no_backup_running(primary)
+    before = [b['label'] for b in _info(primary)['backup']]
+    slot = 'odoo_scale_' + replica.name.replace('-', '_')
+    replica.host.check_output('systemctl stop postgresql@15-main')
+    try:
+        _until(lambda: primary.psql("SELECT count(*) FROM pg_stat_replication WHERE application_name = '%s'" % slot)
+               == '0', 'the replica is gone from pg_stat_replication')
+        run = run_playbook('backup.yml', '-e', 'backup_type=incr', '-e', 'backup_from_standby=true')
+    finally:
+        replica.host.check_output('systemctl start postgresql@15-main')
+    said = _flat(run.stdout + run.stderr)
+    assert run.returncode != 0, said[-2000:]
+    assert re.search(r'backup from the standby asked for, but no standby streams from %s .*nothing was changed'
+                     % re.escape(primary.name), said), said[-2000:]
+    assert 'Back up (waits' not in said, said[-2000:]
+    assert [b['label'] for b in _info(primary)['backup']] == before
+    _until(lambda: primary.psql("SELECT state FROM pg_stat_replication WHERE application_name = '%s'" % slot)
+           == 'streaming', 'the replica streams again')
 
 
 def _rows(conn, sql):
